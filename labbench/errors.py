@@ -47,3 +47,7 @@ class StoreError(LabbenchError):
 
 class AbortRequested(LabbenchError):
     """Ctrl-C or SIGTERM asked the run to stop."""
+
+
+class FileFormatError(ConfigError):
+    """A vendor data file (.bin, .h5, Touchstone) is not what it claims to be: names the file and the fault."""
