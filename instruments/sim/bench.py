@@ -1,0 +1,54 @@
+"""The simulated bench: one simulator per role, all fed by the same DUT profile.
+
+`labbench sim` serves them on consecutive ports from --port (scope on 5025, analyzer 5026, current
+5027, rail 5028, as in procedures/stations/sim.toml); the runner starts them in-process on free ports.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+from labbench.instruments.sim.dut import DutProfile, load_profile
+from labbench.scpi.tcpserver import SimServer
+
+
+@dataclass(frozen=True)
+class SimSpec:
+    simulator: str       # "module:Class" of the simulator
+    driver: str          # the driver's name in labbench.station.DRIVERS
+    port_offset: int     # from the base port of `labbench sim`
+
+
+SIMULATORS: dict[str, SimSpec] = {
+    "scope": SimSpec("labbench.instruments.sim.dsaz334a:SimDSAZ334A", "DSAZ334A", 0),
+}
+
+
+def load_object(path: str):
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def make_simulator(role: str, profile: DutProfile, replay: str | None = None, real_time: bool = False):
+    spec = SIMULATORS[role]
+    cls = load_object(spec.simulator)
+    kwargs = {"profile": profile, "real_time": real_time}
+    if replay and role == "scope":
+        kwargs["replay"] = replay
+    return cls(**kwargs)
+
+
+def start_sim_bench(profile: DutProfile | None = None, roles: list[str] | None = None, host: str = "127.0.0.1",
+                    base_port: int = 0, replay: str | None = None, real_time: bool = False) -> dict[str, SimServer]:
+    """Start simulators (all roles, or those named); base_port 0 picks free ports."""
+    profile = profile or load_profile()
+    servers: dict[str, SimServer] = {}
+    try:
+        for role in roles or list(SIMULATORS):
+            port = 0 if base_port == 0 else base_port + SIMULATORS[role].port_offset
+            servers[role] = SimServer(make_simulator(role, profile, replay, real_time), host, port).start()
+    except Exception:
+        for server in servers.values():
+            server.stop()
+        raise
+    return servers

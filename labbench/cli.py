@@ -1,0 +1,158 @@
+"""The `labbench` command. Exit codes: 0 PASS, 1 FAIL, 2 ERROR, 64 usage error."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from labbench.errors import ConfigError, LabbenchError, UsageError
+
+EXIT_USAGE = 64
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        self.print_usage(sys.stderr)
+        print(f"labbench: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def _parse_sets(items: list[str]) -> dict[str, str]:
+    sets = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise UsageError(f"--set {item!r}: expected NAME=VALUE")
+        sets[name.strip()] = value.strip()
+    return sets
+
+
+def cmd_run(args) -> int:
+    from labbench.runner import format_table, run
+
+    result = run(args.target, station=args.station, limits=args.limits, dut_profile=args.dut_profile,
+                 sets=_parse_sets(args.set), replay=args.replay, out=args.out, json_path=args.json,
+                 junit_path=args.junit, progress=None if args.quiet else (lambda t: print(t, flush=True)))
+    print(format_table(result))
+    return result.exit_code
+
+
+def cmd_sim(args) -> int:
+    from labbench.instruments.sim.bench import start_sim_bench
+    from labbench.instruments.sim.dut import load_profile
+
+    servers = start_sim_bench(load_profile(args.dut_profile), host=args.host, base_port=args.port,
+                              replay=args.replay, real_time=args.real_time)
+    for role, server in servers.items():
+        print(f"{role:9s} {server.instrument.idn[1]:10s} {server.resource}", flush=True)
+    print("serving the simulated bench; Ctrl-C stops", flush=True)
+    try:
+        import time
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for server in servers.values():
+            server.stop()
+    return 0
+
+
+def cmd_show(args) -> int:
+    from labbench.inspect_run import describe_run
+
+    print(describe_run(args.run_file))
+    return 0
+
+
+def cmd_reanalyze(args) -> int:
+    from labbench.reanalyze import reanalyze
+    from labbench.runner import format_table
+
+    result = reanalyze(args.run_file, limits=args.limits, sets=_parse_sets(args.set), json_path=args.json)
+    print(format_table(result))
+    return result.exit_code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="labbench", description="Automated test bench for IoT hardware.")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="-v INFO, -vv DEBUG (SCPI traffic)")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("run", help="run a procedure or a plan")
+    p.add_argument("target", help="a procedure (eye-jitter, ...) or a plan (name or path)")
+    p.add_argument("--station", help="station TOML; default: the simulated bench, in-process")
+    p.add_argument("--limits", help="limits TOML (default: procedures/limits/default.toml)")
+    p.add_argument("--dut-profile", help="simulated DUT profile TOML")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE", help="procedure parameter (repeatable)")
+    p.add_argument("--replay", help="play a stored capture (Keysight .bin) through the simulated scope")
+    p.add_argument("--out", help="folder for the run file (default: ./data/runs)")
+    p.add_argument("--json", help="write the run summary as JSON")
+    p.add_argument("--junit", help="write JUnit XML")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("sim", help="serve the simulated bench on TCP")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=5025, help="scope port; the others follow (5026, ...)")
+    p.add_argument("--dut-profile")
+    p.add_argument("--replay", help="the scope replays this capture instead of the DUT's signal")
+    p.add_argument("--real-time", action="store_true", help="acquisitions take their real duration")
+    p.set_defaults(func=cmd_sim)
+
+    p = sub.add_parser("show", help="what a run file holds")
+    p.add_argument("run_file")
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("reanalyze", help="recompute metrics from a run file's captures")
+    p.add_argument("run_file")
+    p.add_argument("--limits")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE")
+    p.add_argument("--json")
+    p.set_defaults(func=cmd_reanalyze)
+
+    for register in EXTRA_COMMANDS:
+        register(sub)
+    return parser
+
+
+def _extra_commands():
+    """Subcommands that live in their own modules (report, import, trend)."""
+    import importlib
+    import importlib.util
+
+    found = []
+    for module_name in ("labbench.report", "labbench.importer", "labbench.trend"):
+        if importlib.util.find_spec(module_name) is None:
+            continue
+        module = importlib.import_module(module_name)
+        if hasattr(module, "register_cli"):
+            found.append(module.register_cli)
+    return found
+
+
+EXTRA_COMMANDS: list = []
+
+
+def main(argv: list[str] | None = None) -> int:
+    EXTRA_COMMANDS[:] = _extra_commands()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING if args.verbose == 0 else logging.INFO if args.verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(asctime)s %(name)s %(message)s")
+    try:
+        return args.func(args)
+    except (UsageError, ConfigError) as exc:
+        print(f"labbench: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except LabbenchError as exc:
+        print(f"labbench: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("labbench: interrupted", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

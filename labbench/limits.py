@@ -1,0 +1,118 @@
+"""Metrics, limits files and verdicts.
+
+A limits file is TOML with one table per procedure, one entry per metric:
+
+    product = "IoT-Sensor-X1"
+    [eye-jitter]
+    tj_s = { high = 29e-12 }
+    eye_height_v = { low = 0.15, high = 1.0 }
+
+A metric without limits is reported, not judged. Limits live in files, never in code.
+"""
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from labbench.errors import ConfigError
+
+PASS, FAIL, ERROR, NOT_JUDGED = "PASS", "FAIL", "ERROR", "-"
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    value: float
+    unit: str
+    low: float | None = None
+    high: float | None = None
+    verdict: str = NOT_JUDGED
+
+    def judged(self, low: float | None, high: float | None) -> "Metric":
+        if low is None and high is None:
+            return replace(self, low=None, high=None, verdict=NOT_JUDGED)
+        value = float(self.value)
+        ok = math.isfinite(value) and (low is None or value >= low) and (high is None or value <= high)
+        return replace(self, low=low, high=high, verdict=PASS if ok else FAIL)
+
+    def describe_failure(self) -> str:
+        bounds = []
+        if self.low is not None:
+            bounds.append(f">= {self.low:g}")
+        if self.high is not None:
+            bounds.append(f"<= {self.high:g}")
+        return f"{self.name} = {self.value:g} {self.unit} (limit {' and '.join(bounds)})"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Limits per procedure, as read from one file."""
+    path: str
+    product: str
+    table: dict[str, dict[str, tuple[float | None, float | None]]]
+
+    def for_procedure(self, procedure: str) -> dict[str, tuple[float | None, float | None]]:
+        return self.table.get(procedure, {})
+
+
+def load_limits(path: str | Path) -> Limits:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"limits file {path}: cannot read ({exc.strerror})") from None
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"limits file {path}: {exc}") from None
+    table: dict[str, dict[str, tuple[float | None, float | None]]] = {}
+    for procedure, entries in doc.items():
+        if procedure == "product":
+            continue
+        if not isinstance(entries, dict):
+            raise ConfigError(f"limits file {path}: [{procedure}] must be a table of metrics")
+        table[procedure] = {}
+        for metric, bound in entries.items():
+            line = _line_of(text, metric)
+            if not isinstance(bound, dict) or not set(bound) <= {"low", "high"}:
+                raise ConfigError(f"limits file {path}, line {line}: {procedure}.{metric} must be "
+                                  "{ low = ..., high = ... } (either may be left out)")
+            low, high = bound.get("low"), bound.get("high")
+            for key, value in (("low", low), ("high", high)):
+                if value is not None and not isinstance(value, (int, float)):
+                    raise ConfigError(f"limits file {path}, line {line}: {procedure}.{metric}.{key} "
+                                      f"must be a number, got {value!r}")
+            if low is not None and high is not None and low > high:
+                raise ConfigError(f"limits file {path}, line {line}: {procedure}.{metric} low {low} > high {high}")
+            table[procedure][metric] = (None if low is None else float(low), None if high is None else float(high))
+    return Limits(str(path), str(doc.get("product", "")), table)
+
+
+def _line_of(text: str, key: str) -> int:
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.strip().startswith(key):
+            return number
+    return 0
+
+
+def judge(metrics: list[Metric], bounds: dict[str, tuple[float | None, float | None]]) -> list[Metric]:
+    out = []
+    for metric in metrics:
+        low, high = bounds.get(metric.name, (None, None))
+        out.append(metric.judged(low, high))
+    return out
+
+
+def step_verdict(metrics: list[Metric]) -> str:
+    return FAIL if any(m.verdict == FAIL for m in metrics) else PASS
+
+
+def run_verdict(step_verdicts: list[str]) -> str:
+    """FAIL if any step fails, ERROR if any step errors and none fails, else PASS."""
+    if FAIL in step_verdicts:
+        return FAIL
+    if ERROR in step_verdicts or not step_verdicts:
+        return ERROR
+    return PASS
