@@ -44,6 +44,11 @@ class Procedure:
     def analyze(self, captures: dict[str, Capture], params) -> Analysis:
         raise NotImplementedError
 
+    def figures(self, step) -> list[tuple[str, Any]]:
+        """The plots people look at for a stored step (`labbench.store.StepData`): a list of
+        (title, matplotlib Figure), used by the HTML report and in notebooks. Default: none."""
+        return []
+
     def metric(self, name: str, value: float) -> Metric:
         """A declared metric (an undeclared name is a bug, caught here rather than at judging)."""
         if name not in self.metrics:

@@ -275,3 +275,44 @@ def read_captures(path: str | Path, step: str) -> dict[str, Capture]:
             raise StoreError(f"{path}: no step {step!r} (steps: {', '.join(sorted(f['steps']))})")
         group = f["steps"][step]["captures"]
         return {name: capture_from_dataset(group[name]) for name in group}
+
+
+def _read_tree(group: h5py.Group) -> dict[str, Any]:
+    out: dict[str, Any] = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in group.attrs.items()}
+    for key, item in group.items():
+        out[key] = _read_tree(item) if isinstance(item, h5py.Group) else item[()]
+    return out
+
+
+@dataclass
+class StepData:
+    """One stored step: parameters, verdict, metrics and analysis results; captures read on demand."""
+    path: str
+    name: str
+    procedure: str
+    parameters: dict[str, Any]
+    verdict: str
+    error: str
+    metrics: list[Metric]
+    results: dict[str, Any]
+    capture_names: list[str]
+
+    def capture(self, name: str) -> Capture:
+        with open_file(self.path) as f:
+            group = f["steps"][self.name]["captures"]
+            if name not in group:
+                raise StoreError(f"{self.path}: step {self.name} has no capture {name!r} "
+                                 f"(captures: {', '.join(group) or 'none'})")
+            return capture_from_dataset(group[name])
+
+
+def read_step(path: str | Path, step: str) -> StepData:
+    with open_file(path) as f:
+        if step not in f["steps"]:
+            raise StoreError(f"{path}: no step {step!r} (steps: {', '.join(sorted(f['steps']))})")
+        g = f["steps"][step]
+        return StepData(str(path), step, str(g.attrs.get("procedure", "")),
+                        json.loads(g.attrs.get("parameters", "{}") or "{}"), str(g.attrs.get("verdict", "")),
+                        str(g.attrs.get("error", "")), read_metrics(g),
+                        _read_tree(g["results"]) if "results" in g else {},
+                        sorted(g["captures"]) if "captures" in g else [])
