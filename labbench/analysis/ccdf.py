@@ -50,10 +50,15 @@ class LevelHistogram:
     """Counts of real values in ordered bins ≤ 0.017 dB wide, fed in chunks; exact count, mean, min, max.
 
     ``fraction_at_or_above`` and ``level_at_fraction`` follow the module's P(X ≥ x) convention. Values
-    are counted as float32 (|x| from 1.2e-38 to 3.4e38); NaN and ±inf are invalid and not counted.
+    are binned as float32 (|x| from 1.2e-38 to 3.4e38); NaN and ±inf are invalid and not counted.
+    A level inside a bin gets the bin's count interpolated linearly in value, so a level that equals
+    sample values exactly (quantised data, plateaus) may be off by part of that bin's count; declare
+    such levels in ``thresholds`` and they are counted exactly while feeding.
     """
 
-    def __init__(self):
+    def __init__(self, thresholds=()):
+        self.thresholds = tuple(float(t) for t in thresholds)
+        self._threshold_counts = np.zeros(len(self.thresholds), dtype=np.int64)
         self._counts = np.zeros(_NBINS, dtype=np.int64)
         self._sum = 0.0
         self._max = -math.inf
@@ -74,26 +79,47 @@ class LevelHistogram:
             c = x[i:i + CHUNK_SAMPLES]
             buf = self._buf[:c.size]
             np.copyto(buf, c, casting="unsafe")
-            self._count_buffer(buf)
+            self._count_buffer(buf, c)
 
-    def _count_buffer(self, buf: np.ndarray) -> None:
-        """Count a float32 buffer (consumed: callers fill it with instantaneous power in place)."""
+    def _count_buffer(self, buf: np.ndarray, orig: np.ndarray | None = None) -> None:
+        """Count a float32 buffer (callers fill it with instantaneous power in place). Sum, max and min
+        are taken from ``orig`` (the values in their own precision) when given, else from the buffer."""
         if buf.size == 0:
             return
+        src = buf if orig is None else orig
         ib = self._ibuf[:buf.size]
         np.right_shift(buf.view(np.uint32), _SHIFT, out=ib, casting="unsafe")
         h = np.bincount(ib, minlength=_NBINS)
         bad = int(h[_FINITE:_HALF].sum() + h[_HALF + _FINITE:].sum())
         self._counts += h
         self._ordered = None
+        for i, t in enumerate(self.thresholds):
+            self._threshold_counts[i] += np.count_nonzero(src >= t)  # NaN compares False
         if bad:
             self.invalid_count += bad
-            buf = buf[np.isfinite(buf)]
-            if buf.size == 0:
+            src = src[np.isfinite(buf)]
+            if src.size == 0:
                 return
-        self._sum += float(buf.sum(dtype=np.float64))
-        self._max = max(self._max, float(buf.max()))
-        self._min = min(self._min, float(buf.min()))
+        self._sum += float(src.sum())  # pairwise summation within the chunk, float64 across chunks
+        # The extremes can only move when the chunk has counts in or beyond the current extreme bins.
+        if bad or self._may_extend(h):
+            self._max = max(self._max, float(src.max()))
+            self._min = min(self._min, float(src.min()))
+
+    def _may_extend(self, h: np.ndarray) -> bool:
+        if not math.isfinite(self._max):
+            return True
+        return bool(self._ordered_any(h, self._max, above=True) or self._ordered_any(h, self._min, above=False))
+
+    @staticmethod
+    def _ordered_any(h: np.ndarray, value: float, *, above: bool) -> bool:
+        """Whether h has counts in the bin of ``value`` or in any bin beyond it (above or below)."""
+        rb = int(np.array(value, dtype=np.float32).view(np.uint32)) >> _SHIFT
+        neg = rb >= _HALF
+        if above:   # bins with values >= bin(value)
+            return bool(h[rb:_FINITE].any()) if not neg else bool(h[:_FINITE].any() or h[_HALF:rb + 1].any())
+        # bins with values <= bin(value)
+        return bool(h[rb:_HALF + _FINITE].any()) if neg else bool(h[:rb + 1].any() or h[_HALF:_HALF + _FINITE].any())
 
     # ---- results ----------------------------------------------------------------------------------
     def _ordered_counts(self) -> np.ndarray:
@@ -134,7 +160,10 @@ class LevelHistogram:
             frac = np.where(np.isfinite(hi - lo) & (hi > lo), (hi - t) / (hi - lo), 0.5)
         cnt = above[j + 1] + c[j] * np.clip(frac, 0.0, 1.0)
         cnt = np.clip(cnt, 1.0, n - 1.0) if n > 1 else np.ones_like(cnt)
-        cnt = np.where(t <= self._min, n, np.where(t > self._max, 0.0, cnt))
+        mn, mx = float(np.float32(self._min)), float(np.float32(self._max))
+        cnt = np.where(t <= mn, n, np.where(t > mx, 0.0, cnt))
+        for i, th in enumerate(self.thresholds):  # declared levels: exact counts
+            cnt = np.where(lv == th, self._threshold_counts[i], cnt)
         out = cnt / n
         return float(out) if out.ndim == 0 else out
 
@@ -347,12 +376,13 @@ def current_ccdf(current_a, *, probabilities=(0.1, 0.01, 1e-3, 1e-4), thresholds
     """CCDF statistics of a current waveform (array, or a :class:`LevelHistogram` already fed in chunks).
 
     Negative samples (probe noise around zero) are valid and simply lie below every positive level; NaN
-    samples are left out. Resolution: levels within 0.4 % (one histogram bin) or better.
+    samples are left out. Levels are within one histogram bin (0.4 %) or better; fractions at
+    ``thresholds_a`` are exact (declare them as the histogram's ``thresholds`` when feeding chunks).
     """
     if isinstance(current_a, LevelHistogram):
         h = current_a
     else:
-        h = LevelHistogram()
+        h = LevelHistogram(thresholds=thresholds_a)
         h.add(current_a)
     if h.count == 0:
         raise AnalysisError(f"current CCDF: no valid samples ({h.invalid_count} invalid)")
