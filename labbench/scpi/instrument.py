@@ -161,11 +161,13 @@ class SimInstrument:
         with self.lock:
             replies: list[bytes] = []
             path: list[str] = []
+            unanswered_query = False
             for unit in _split_units(line):
                 try:
                     reply, path = self._execute(unit, path)
                 except ScpiCommandError as exc:
                     self.push_error(exc.code, exc.detail)
+                    unanswered_query |= _is_query(unit)
                     continue
                 except Exception as exc:  # a model bug must not kill the instrument
                     log.exception("simulator fault on %r", unit)
@@ -174,6 +176,11 @@ class SimInstrument:
                 if reply is not None:
                     replies.append(reply if isinstance(reply, bytes) else reply.encode())
             if not replies:
+                if unanswered_query:
+                    # The controller now reads a reply that will never come. Over VXI-11/USBTMC the
+                    # instrument sees that read and queues -420; a raw socket carries no read request,
+                    # so the simulator queues it here (the queue then matches keyoscacquire#3).
+                    self.push_error(-420, "no reply to read")
                 return None
             parts: list[bytes] = []
             for i, reply in enumerate(replies):
@@ -221,6 +228,10 @@ class SimInstrument:
             raise ScpiCommandError(-113, f"{header} is query only")
         cmd.on_set(self, suffixes, params)
         return None, new_path
+
+
+def _is_query(unit: str) -> bool:
+    return unit.strip().partition(" ")[0].endswith("?")
 
 
 def _valid_mnemonic(text: str) -> bool:

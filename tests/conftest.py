@@ -1,0 +1,45 @@
+"""Shared fixtures: real captures from ../shared/data, simulators on loopback sockets."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+PROFILES = REPO / "instruments" / "sim" / "profiles"
+
+
+def shared_file(name: str) -> Path:
+    """A real capture from ../shared/data, or skip the test saying why."""
+    path = SHARED_DATA / name
+    if not path.is_file():
+        pytest.skip(f"real capture {path} is absent (../shared/data is not next to this checkout)")
+    return path
+
+
+@pytest.fixture
+def scope_sim():
+    """A simulated DSAZ334A on a free loopback port."""
+    from labbench.instruments.sim.dsaz334a import SimDSAZ334A
+    from labbench.scpi.tcpserver import SimServer
+
+    server = SimServer(SimDSAZ334A(), port=0).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def scope(scope_sim):
+    from labbench.instruments.keysight.dsaz334a import DSAZ334A
+
+    driver = DSAZ334A(scope_sim.resource, role="scope")
+    yield driver
+    driver.close()
+
+
+@pytest.fixture
+def runs_dir(tmp_path, monkeypatch):
+    """Run files and any index go to a temporary data folder."""
+    monkeypatch.setenv("LABBENCH_DATA", str(tmp_path / "data"))
+    return tmp_path / "runs"
