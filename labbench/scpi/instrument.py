@@ -206,7 +206,7 @@ class SimInstrument:
             mnemonics, new_path = [header.upper()], path
         else:
             absolute = header.startswith(":")
-            parts = header.lstrip(":").split(":")
+            parts = (header[1:] if absolute else header).split(":")
             if any(not p or not _valid_mnemonic(p) for p in parts):
                 raise ScpiCommandError(-102 if any(not p for p in parts) else -113, f"header {header[:40]!r}")
             mnemonics = parts if absolute else path + parts
