@@ -459,7 +459,7 @@ class _OpenEvent:
     c0: int
     rise: int                # global index of the first non-sleep sample
     peak: float
-    c1: int | None = None    # end of the first non-sleep state
+    c1: int | None = None    # end of the first non-sleep state (after its last sample outside a band)
     transient: WakeTransient | None = None
 
 
@@ -499,6 +499,7 @@ class CurrentProfileAccumulator:
         self._last_def_cls = 0       # before any sample: sleep
         self._last_state = 0
         self._last_def_sleep = -1    # global index of the last sample below the sleep band
+        self._last_def_idx = -1      # global index of the last sample outside every band
         self._prefix_after_lds = (0.0, 0)
         self._open: _OpenEvent | None = None
         self._events: list[tuple[_OpenEvent, int, float, float, bool]] = []
@@ -641,7 +642,17 @@ class CurrentProfileAccumulator:
         rises = np.flatnonzero(ns & ~ns_prev)
         falls = np.flatnonzero(~ns & ns_prev)
         dsl = np.flatnonzero(definite & (cls == 0))
+        defi = np.flatnonzero(definite)
         del definite, cls, ns, ns_prev, prev
+
+        def state_end(c: int) -> int:
+            """End of the state left at local index c: after its last sample outside every band (the
+            in-band samples before c already belong to the next edge)."""
+            j = np.searchsorted(defi, c) - 1
+            return (g0 + int(defi[j]) if j >= 0 else self._last_def_idx) + 1
+        ev = self._open
+        if ev is not None and ev.c1 is None and changes.size:      # carried in: its first state ends
+            ev.c1 = max(state_end(int(changes[0])), ev.rise + 1)  # at the chunk's first change
         marks = np.concatenate((rises, falls))
         kinds = np.concatenate((np.ones(rises.size, bool), np.zeros(falls.size, bool)))
         order = np.argsort(marks, kind="stable")
@@ -662,21 +673,17 @@ class CurrentProfileAccumulator:
                     ev.transient = _NO_TRANSIENT
                 nxt = np.searchsorted(changes, m, side="right")
                 if nxt < changes.size:
-                    ev.c1 = g0 + int(changes[nxt])
+                    ev.c1 = max(state_end(int(changes[nxt])), ev.rise + 1)
                 self._open = ev
             else:
                 ev = self._open
                 ev.peak = max(ev.peak, float(xm[max(ev.rise - g0, 0):m].max()))
-                if ev.c1 is None:
-                    ev.c1 = g0 + m
                 self._transient(ev, x, g0)
                 self._events.append((ev, g0 + m, float(ps[m]), int(pc[m]), ev.trigger >= 0))
                 self._open = None
         ev = self._open
         if ev is not None:
             ev.peak = max(ev.peak, float(xm[max(ev.rise - g0, 0):].max()))
-            if ev.c1 is None and changes.size and changes[-1] + g0 > ev.rise:
-                ev.c1 = g0 + int(changes[np.searchsorted(changes, ev.rise - g0, side="right")])
             self._transient(ev, x, g0)
 
         # carry across the boundary
@@ -684,6 +691,8 @@ class CurrentProfileAccumulator:
         if dsl.size:
             self._last_def_sleep = g0 + int(dsl[-1])
             self._prefix_after_lds = (float(ps[dsl[-1] + 1]), int(pc[dsl[-1] + 1]))
+        if defi.size:
+            self._last_def_idx = g0 + int(defi[-1])
         self._last_state = int(state[-1])
         keep_from = None
         cap = s.max_transient_samples
