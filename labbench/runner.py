@@ -93,9 +93,13 @@ def resolve_target(target: str) -> tuple[str, list[StepSpec]]:
 
     path = find_plan(target)
     if path is None:
+        import difflib
+
         plans = sorted(p.stem for p in PLANS_DIR.glob("*.toml"))
-        raise UsageError(f"unknown target {target!r}: not a procedure ({', '.join(procedures)}) "
-                         f"nor a plan ({', '.join(plans) or 'none'})")
+        close = difflib.get_close_matches(target, list(procedures) + plans, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise UsageError(f"unknown target {target!r}.{hint} Valid procedures: {', '.join(procedures)}; "
+                         f"plans: {', '.join(plans) or 'none'} (or a plan file path)")
     return path.stem, load_plan(path)
 
 

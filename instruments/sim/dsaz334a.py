@@ -157,8 +157,8 @@ class SimDSAZ334A(SimInfiniium):
             def tail(x):
                 return float(np.mean(ndtr(-(x - dj) / rj))) - ber
             hi = float(dj.max()) + 20 * rj
-            right = brentq(tail, float(dj.min()), hi)
-            left = -brentq(lambda x: float(np.mean(ndtr(-(x + dj) / rj))) - ber, float((-dj).min()), float((-dj).max()) + 20 * rj)
+            right = brentq(tail, float(dj.min()), hi, xtol=1e-6 * rj)
+            left = -brentq(lambda x: float(np.mean(ndtr(-(x + dj) / rj))) - ber, float((-dj).min()), float((-dj).max()) + 20 * rj, xtol=1e-6 * rj)
             tj = right - left
         q = np.sqrt(2.0) * erfcinv(2.0 * ber)
         dj_dd = tj - 2 * q * rj
