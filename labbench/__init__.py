@@ -12,3 +12,15 @@ def run(target, **kwargs):
     """Run a procedure or a plan from Python, as `labbench run` does (see labbench.runner.run)."""
     from labbench.runner import run as _run
     return _run(target, **kwargs)
+
+
+def open_run(path):
+    """A run file opened for reading in a notebook: steps, captures, metrics (see labbench.runview)."""
+    from labbench.runview import open_run as _open_run
+    return _open_run(path)
+
+
+def import_file(path, **kwargs):
+    """A vendor capture file (.bin, .h5, Touchstone) as a run file, opened (see labbench.importer)."""
+    from labbench.importer import import_file as _import_file
+    return _import_file(path, **kwargs)
