@@ -107,9 +107,49 @@ class EyeJitter(Procedure):
                             "fall_10_90_s": np.float64(transitions.fall_10_90_s),
                             "edges_used": np.int64(transitions.edges_used)},
             "clock": {"method": clock.method, "bursts": np.int64(clock.n_bursts),
-                      "levels_v": np.array([eye.zero_mean_v, eye.one_mean_v])},
+                      "levels_v": np.array([eye.zero_mean_v, eye.one_mean_v]), "ui_s": np.float64(clock.ui_s)},
         }
         scope = capture.attrs.get("scope_measurements")
         if scope:
             results["scope_measurements"] = {k: np.float64(v if v is not None else np.nan) for k, v in scope.items()}
         return Analysis(metrics, results)
+
+    def figures(self, step) -> list[tuple[str, object]]:
+        """Eye diagram, bathtub (DJ per edge convolved with the measured RJ), TIE histogram and TIE spectrum,
+        all from the step's stored results (no capture is read)."""
+        from matplotlib.figure import Figure
+
+        from labbench import plots
+
+        def figure():
+            fig = Figure(figsize=(6.4, 4.0), layout="constrained")
+            return fig, fig.subplots()
+
+        out = []
+        eye, jitter = step.results.get("eye"), step.results.get("jitter")
+        if eye is not None:
+            fig, ax = figure()
+            plots.plot_eye(eye["histogram"], eye["time_edges_ui"], eye["voltage_edges_v"], ax=ax)
+            out.append(("Eye diagram", fig))
+        if jitter is None:
+            return out
+        tie = np.asarray(jitter["tie_s"], dtype=np.float64)
+        residual = np.asarray(jitter.get("rj_residual_s", tie), dtype=np.float64)
+        rj_s = float(np.std(residual))
+        ui_s = step.results.get("clock", {}).get("ui_s")
+        if ui_s is None:
+            ui_s = next((m.value for m in step.metrics if m.name == "ui_s"), None)
+        ber = float(step.parameters.get("ber") or 1e-12)
+        if ui_s:
+            fig, ax = figure()
+            plots.plot_bathtub(tie - residual, float(ui_s), ax=ax, rj_rms_s=rj_s, ber=ber)
+            out.append(("Bathtub", fig))
+        fig, ax = figure()
+        plots.plot_jitter_histogram(tie, ax=ax, rj_rms_s=rj_s)
+        out.append(("TIE histogram", fig))
+        if tie.size >= 8:
+            fig, ax = figure()
+            plots.plot_jitter_spectrum(tie, jitter.get("edge_times_s"), ax=ax, ui_s=float(ui_s) if ui_s else None,
+                                       tones_hz=jitter.get("pj_frequency_hz"), tones_pp_s=jitter.get("pj_amplitude_pp_s"))
+            out.append(("TIE spectrum", fig))
+        return out
