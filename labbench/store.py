@@ -103,8 +103,9 @@ class RunWriter:
                 del group["scpi_log"]
             group.create_dataset("scpi_log", data=rows)
 
-    def begin_step(self, index: int, procedure: str, parameters: dict[str, Any]) -> str:
-        name = f"{index:02d}_{procedure}"
+    def begin_step(self, index: int, procedure: str, parameters: dict[str, Any], label: str | None = None) -> str:
+        """A new step `<NN>_<label or procedure>`; procedure "" stores data with nothing to analyse."""
+        name = f"{index:02d}_{label or procedure}"
         with self._open() as f:
             group = f["steps"].create_group(name)
             group.attrs.update({"procedure": procedure, "parameters": _json(parameters), "verdict": "",
