@@ -63,6 +63,7 @@ class RunResult:
     status: str
     steps: list[StepResult]
     plan: str = ""
+    drift_alarms: list[dict[str, Any]] = field(default_factory=list)   # filled by the trend index hook
 
     @property
     def exit_code(self) -> int:
@@ -79,6 +80,7 @@ class RunResult:
                        "metrics": [{"name": m.name, "value": clean(m.value), "unit": m.unit, "low": m.low,
                                     "high": m.high, "verdict": m.verdict} for m in s.metrics]}
                       for s in self.steps],
+            "drift_alarms": self.drift_alarms,
         }
 
 
@@ -225,6 +227,8 @@ def run(target: str, *, station: str | None = None, limits: str | None = None, d
         writer.finish(status, verdict)
     result = RunResult(run_id, str(run_path), verdict, status, results, plan_name)
     _after_run(result)
+    if writer is not None and result.drift_alarms:
+        writer.set_attrs(drift_alarms=json.dumps(result.drift_alarms, allow_nan=False, default=str))
     if json_path:
         Path(json_path).write_text(json.dumps(result.summary(), indent=2, allow_nan=False, default=str))
     if junit_path:
@@ -242,7 +246,60 @@ def _after_run(result: RunResult) -> None:
             print(f"labbench: warning: {getattr(hook, '__name__', hook)} failed: {exc}", file=sys.stderr)
 
 
-AFTER_RUN_HOOKS: list[Callable[[RunResult], None]] = []
+def _index_in_trend(result: RunResult) -> None:
+    """Every run goes into the trend index ($LABBENCH_DATA/trend.sqlite), which also judges drift."""
+    from labbench.trend import index_run
+    index_run(result)
+
+
+AFTER_RUN_HOOKS: list[Callable[[RunResult], None]] = [_index_in_trend]
+
+
+class StepTimeout(BaseException):
+    """A step ran longer than its plan's timeout_s. Like KeyboardInterrupt, not an Exception: no
+    `except Exception` in a driver or procedure may swallow it and carry on past the deadline."""
+
+
+class _Deadline:
+    """Raises StepTimeout in the main thread when a step outlives its timeout (SIGALRM; elsewhere no limit)."""
+
+    def __init__(self, timeout_s: float | None, what: str):
+        self.timeout_s, self.what, self.armed = timeout_s, what, False
+
+    def _fire(self, signum, frame):
+        if self.armed:
+            self.armed = False
+            raise StepTimeout(f"{self.what}: stopped after its timeout of {self.timeout_s:g} s (plan timeout_s)")
+
+    def __enter__(self):
+        if self.timeout_s and threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer"):
+            self.previous = signal.signal(signal.SIGALRM, self._fire)
+            self.armed = True
+            signal.setitimer(signal.ITIMER_REAL, self.timeout_s)
+        return self
+
+    def __exit__(self, *exc):
+        if hasattr(self, "previous"):
+            self.armed = False
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, signal.SIG_DFL if self.previous is None else self.previous)
+
+
+def _reconnect(bench, roles) -> None:
+    """Fresh sessions for instruments a timeout cut off mid-command: a half-read reply must not answer
+    the next step's first query."""
+    for role in roles:
+        old = bench.instruments.get(role)
+        if old is None:
+            continue
+        try:
+            old.close()
+            new = type(old)(old.resource, visa_library=old.session.visa_library, timeout_s=old.session.timeout_s,
+                            role=old.role)
+        except Exception:   # the next step reports the instrument's own error
+            continue
+        new.session.traffic[:0] = old.session.traffic
+        bench.instruments[role] = new
 
 
 def _operator() -> str:
@@ -260,12 +317,13 @@ def _run_step(index: int, total: int, step: PreparedStep, bench, writer: RunWrit
     stored: dict[str, Any] = {}
     say(f"[{index}/{total}] {name}: acquiring")
     try:
-        for capture_name, capture in gather(procedure.acquire(bench, step.params)):
-            capture.name = capture_name
-            writer.write_capture(step_name, capture)
-            stored[capture_name] = capture
-        say(f"[{index}/{total}] {name}: {len(stored)} capture(s) stored, analysing")
-        analysis = procedure.analyze(stored, step.params)
+        with _Deadline(step.spec.timeout_s, name):
+            for capture_name, capture in gather(procedure.acquire(bench, step.params)):
+                capture.name = capture_name
+                writer.write_capture(step_name, capture)
+                stored[capture_name] = capture
+            say(f"[{index}/{total}] {name}: {len(stored)} capture(s) stored, analysing")
+            analysis = procedure.analyze(stored, step.params)
         missing = sorted(set(procedure.metrics) - {m.name for m in analysis.metrics})
         metrics = judge(analysis.metrics, step.limits.for_procedure(name))
         writer.write_metrics(step_name, metrics)
@@ -278,6 +336,9 @@ def _run_step(index: int, total: int, step: PreparedStep, bench, writer: RunWrit
     except (KeyboardInterrupt, AbortRequested):
         writer.end_step(step_name, ERROR, "aborted")
         raise
+    except StepTimeout as exc:
+        metrics, verdict, error = [], ERROR, str(exc)
+        _reconnect(bench, step.procedure.roles)
     except LabbenchError as exc:
         metrics, verdict, error = [], ERROR, str(exc)
     except Exception as exc:   # a bug in a procedure must not take the rest of the run down
@@ -317,5 +378,9 @@ def format_table(result: RunResult) -> str:
                 low = "" if m.low is None else f"{m.low:.4g}"
                 high = "" if m.high is None else f"{m.high:.4g}"
                 lines.append(f"  {m.name:<{width}}  {m.value:>12.5g} {m.unit:<5} [{low:>9} .. {high:<9}]  {m.verdict}")
+    for alarm in result.drift_alarms:
+        lines.append(f"drift alarm: {alarm['procedure']} {alarm['metric']} = {alarm['value']:.4g} {alarm['unit']}, "
+                     f"{alarm['deviation_sigma']:+.1f} sigma from the mean {alarm['mean']:.4g} of its last "
+                     f"{alarm['runs']} runs (inside its limits)")
     lines.append(f"verdict: {result.verdict}   run file: {result.run_file}")
     return "\n".join(lines)
