@@ -128,6 +128,26 @@ class SimInstrument:
     def options(self) -> str:
         return '""'
 
+    # ------------------------------------------------------------ hooks the TCP server calls
+    faults = None   # a labbench.scpi.faults.FaultInjector, installed by SimServer from the profile
+
+    def on_connect(self) -> bool:
+        """False refuses the connection (fault injection)."""
+        return self.faults is None or self.faults.on_connect()
+
+    def on_message(self, line: str) -> None:
+        """Called with each program message before it is handled."""
+        if self.faults is not None:
+            self.faults.on_message(line)
+
+    def send_reply(self, conn, parts: list[bytes]) -> bool:
+        """Send a reply on the connection; False closes it. Faults may cut, stall or corrupt it."""
+        if self.faults is not None:
+            return self.faults.send_reply(conn, parts)
+        for part in parts:
+            conn.sendall(part)
+        return True
+
     @staticmethod
     def _build_index(commands: list[Command]) -> dict[str, list[Command]]:
         """Commands indexed by the short form of their first node, for fast dispatch."""

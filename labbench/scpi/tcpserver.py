@@ -9,6 +9,7 @@ import logging
 import socket
 import threading
 
+from labbench.scpi.faults import faults_from_profile, install_faults
 from labbench.scpi.instrument import SimInstrument
 
 log = logging.getLogger("labbench.sim")
@@ -20,8 +21,13 @@ RECV_BYTES = 1 << 16
 class SimServer:
     """A listening socket in front of one SimInstrument. `port=0` picks a free port."""
 
-    def __init__(self, instrument: SimInstrument, host: str = "127.0.0.1", port: int = 5025):
+    def __init__(self, instrument: SimInstrument, host: str = "127.0.0.1", port: int = 5025,
+                 faults: list | None = None):
+        """`faults`: FaultSpecs to inject; None takes them from the instrument's DUT profile ([faults])."""
         self.instrument = instrument
+        if faults is None:
+            faults = faults_from_profile(getattr(instrument, "profile", None))
+        self.faults = install_faults(instrument, faults) if faults else None
         self._listener = socket.create_server((host, port), reuse_port=False)
         self._listener.settimeout(0.2)
         self.host, self.port = self._listener.getsockname()[:2]
@@ -42,6 +48,8 @@ class SimServer:
 
     def stop(self) -> None:
         self._stop.set()
+        if self.faults is not None:
+            self.faults.stopped.set()     # end any stalled reply
         try:
             self._listener.close()
         except OSError:
@@ -124,6 +132,9 @@ class SimServer:
 
     def _respond(self, conn: socket.socket, line: bytes) -> bool:
         text = line.decode("latin-1").rstrip("\r")
+        hook = getattr(self.instrument, "on_message", None)
+        if hook is not None:
+            hook(text)
         parts = self.instrument.handle_message(text)
         if parts is None:
             return True
