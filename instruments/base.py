@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from labbench.errors import IdentityError, ScpiError
+from labbench.errors import AbortRequested, IdentityError, ScpiError
 from labbench.scpi.client import Session
 
 
@@ -77,6 +77,8 @@ def settings_of(obj) -> dict[str, Any]:
             if isinstance(attr, Setting):
                 try:
                     out[name] = getattr(obj, name)
+                except AbortRequested:
+                    raise
                 except Exception as exc:   # a snapshot must not stop the run
                     out[name] = f"<unreadable: {exc}>"
     return out
@@ -119,6 +121,35 @@ class Instrument:
 
     def make_idle(self) -> None:
         """Leave the instrument idle and safe (called on abort and at the end of a run)."""
+
+    def restore_on_idle(self, command: str) -> None:
+        """Register a command that undoes a change (e.g. ':INITiate:CONTinuous ON' after single sweeps);
+        leave_idle() sends the registered commands once, newest first."""
+        self.__dict__.setdefault("_restores", []).append(command)
+
+    def remember(self, *names: str) -> None:
+        """Read these Settings now and have leave_idle() put them back: call before changing them."""
+        for name in names:
+            setting = next((vars(k)[name] for k in type(self).__mro__ if isinstance(vars(k).get(name), Setting)),
+                           None)
+            if setting is None or setting.read_only:
+                raise AttributeError(f"{type(self).__name__} has no writable Setting {name!r}")
+            self.restore_on_idle(f"{setting._header(self)} {setting.format(getattr(self, name))}")
+
+    def leave_idle(self) -> list[str]:
+        """make_idle(), then the registered restores; never raises (it runs on abort), returns what failed."""
+        problems = []
+        try:
+            self.make_idle()
+        except Exception as exc:
+            problems.append(f"make_idle: {exc}")
+        restores, self.__dict__["_restores"] = self.__dict__.get("_restores", []), []
+        for command in reversed(restores):
+            try:
+                self.session.write(command)
+            except Exception as exc:
+                problems.append(f"{command}: {exc}")
+        return problems
 
     def close(self) -> None:
         self.session.close()

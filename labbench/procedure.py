@@ -58,9 +58,10 @@ class Procedure:
 
 # ---------------------------------------------------------------- parameters from the command line
 
-def _field_kind(f: dataclasses.Field) -> tuple[type, bool]:
-    hint = f.type if not isinstance(f.type, str) else eval(f.type, {"float": float, "int": int, "str": str,
-                                                                   "bool": bool, "None": None})
+def _field_kind(f: dataclasses.Field, owner: type) -> tuple[type, bool]:
+    """The parameter's type and whether it may be None; string annotations (`from __future__ import
+    annotations`) are resolved by typing.get_type_hints against the Params class's own module."""
+    hint = typing.get_type_hints(owner).get(f.name, f.type)
     optional = False
     if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
         args = [a for a in typing.get_args(hint) if a is not type(None)]
@@ -72,7 +73,7 @@ def _field_kind(f: dataclasses.Field) -> tuple[type, bool]:
 def describe_params(params_cls: type) -> str:
     parts = []
     for f in dataclasses.fields(params_cls):
-        kind, _ = _field_kind(f)
+        kind, _ = _field_kind(f, params_cls)
         options = f.metadata.get("choices")
         default = f.default if f.default is not dataclasses.MISSING else None
         text = f"{f.name} ({'|'.join(options) if options else kind.__name__}, default {default})"
@@ -89,7 +90,7 @@ def parse_params(procedure: type[Procedure], sets: dict[str, str] | None) -> Any
         if name not in fields_by_name:
             raise UsageError(f"{procedure.name}: no parameter {name!r}; valid: {describe_params(params_cls)}")
         f = fields_by_name[name]
-        kind, optional = _field_kind(f)
+        kind, optional = _field_kind(f, params_cls)
         raw = str(text).strip()
         if optional and raw.lower() in ("", "none", "auto"):
             values[name] = None
