@@ -32,7 +32,7 @@ def reanalyze_step(run_file: str | Path, step: StepRecord, limits_doc: Limits, s
                    index: int = 0) -> tuple[StepResult, Analysis | None]:
     """One stored step analysed again: (result as the runner reports it, the analysis or None on error)."""
     if not step.procedure:
-        return StepResult(index, "", NOT_JUDGED, [], DATA_ONLY, 0.0, step.name, list(step.capture_names)), None
+        return StepResult(index, step.name, NOT_JUDGED, [], DATA_ONLY, 0.0, step.name, list(step.capture_names)), None
     procedure_cls = get_procedure(step.procedure)
     stored = {k: ("" if v is None else str(v)) for k, v in step.parameters.items()}
     stored.update(sets or {})
