@@ -21,6 +21,45 @@ FORMAT_CODES = {0: "ASCII", 1: "BYTE", 2: "WORD", 3: "LONG", 4: "LONGLONG"}
 Y_UNITS = {0: "", 1: "V", 2: "s", 3: "", 4: "A", 5: "dB", 6: "Hz"}
 X_UNITS = Y_UNITS
 
+# ADC resolution by model (scpi.md §1-2): the Z-series digitizes with 8 bits, the S-series with 10.
+ADC_BITS = {"DSAZ334A": 8, "MSOS604A": 10}
+
+
+@dataclass(frozen=True)
+class AdcResolution:
+    """How an n-bit Infiniium ADC maps onto the screen and onto WORD codes.
+
+    I: the 8-bit facts above scaled by 2**(bits - 8): the ADC value sits left-justified in the 16-bit
+    WORD (a * 2**(16 - bits)), +/-4 divisions span +/-112 * 2**(bits - 8) steps and the ADC saturates
+    at +/-121 * 2**(bits - 8). So the saturation and hole WORD codes are the same for every resolution;
+    only the voltage step (lsb) gets finer.
+    """
+    bits: int
+
+    @property
+    def word_step(self) -> int:
+        """WORD code per ADC step: 256 for 8 bits, 64 for 10 bits."""
+        return 1 << (16 - self.bits)
+
+    @property
+    def screen_half(self) -> int:
+        """ADC steps from the screen centre to the top graticule (4 divisions)."""
+        return SCREEN_ADC_HALF << (self.bits - 8)
+
+    @property
+    def max_step(self) -> int:
+        """The largest ADC value before saturation (WORD: max_step * word_step = WORD_CLIP_HIGH)."""
+        return (WORD_CLIP_HIGH // 256) << (self.bits - 8)
+
+    def lsb_v(self, scale_v: float) -> float:
+        """Volts per ADC step at a vertical scale (V/div)."""
+        return SCREEN_DIVISIONS * scale_v / (2 * self.screen_half)
+
+
+def adc_resolution(model: str) -> AdcResolution:
+    """The ADC of a model (8 bits when the model is not listed)."""
+    return AdcResolution(ADC_BITS.get(model.strip().upper(), 8))
+
 
 @dataclass(frozen=True)
 class Preamble:
