@@ -28,6 +28,7 @@ import numpy as np
 
 from labbench.capture import Capture
 from labbench.errors import StoreError
+from labbench.interrupts import held
 from labbench.limits import Metric
 
 FORMAT_VERSION = 1
@@ -79,15 +80,16 @@ class RunWriter:
 
     @contextmanager
     def _open(self) -> Iterator[h5py.File]:
-        try:
-            f = h5py.File(self.path, "a")
-        except OSError as exc:
-            raise StoreError(f"run file {self.path}: cannot open for writing ({exc})") from exc
-        try:
-            yield f
-            f.flush()
-        finally:
-            f.close()
+        with held():     # Ctrl-C/SIGTERM wait until this write is complete and the file closed
+            try:
+                f = h5py.File(self.path, "a")
+            except OSError as exc:
+                raise StoreError(f"run file {self.path}: cannot open for writing ({exc})") from exc
+            try:
+                yield f
+                f.flush()
+            finally:
+                f.close()
 
     def add_instrument(self, role: str, idn: str, resource: str, driver: str) -> None:
         with self._open() as f:
