@@ -1,6 +1,6 @@
-"""Simulated Infiniium: the classic command tree (scpi.md §1), 8-bit ADC codes sent as WORD, and the
-scope's own measurements computed here with instrument-style code (independent of labbench.analysis,
-so comparing the two proves something).
+"""Simulated Infiniium: the classic command tree (scpi.md §1), ADC codes sent as WORD (8-bit or 10-bit by
+model, `infiniium_wire.adc_resolution`), FFT math functions, and the scope's own measurements computed
+here with instrument-style code (independent of labbench.analysis, so comparing the two proves something).
 
 A subclass supplies the signal: `synthesize(channel, t0_s, dt_s, n)` returns volts at the input.
 """
@@ -12,13 +12,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from labbench.instruments.keysight.infiniium_wire import (
-    SCREEN_ADC_HALF,
     SCREEN_DIVISIONS,
     WORD_CLIP_HIGH,
     WORD_HOLE_CODE,
+    AdcResolution,
     Preamble,
+    adc_resolution,
 )
-from labbench.scpi.block import encode_block
+from labbench.scpi.block import encode_header
 from labbench.scpi.commands import (
     Action,
     Bool,
@@ -46,6 +47,7 @@ class Record:
     y_increment: float
     y_origin: float
     y_units: int = 1
+    x_units: int = 2           # preamble unit codes: 2 s, 6 Hz (an FFT), 5 dB
 
     def volts(self) -> np.ndarray:
         v = self.codes.astype(np.float64) * self.y_increment + self.y_origin
@@ -70,6 +72,7 @@ class SimInfiniium(SimInstrument):
     scale_limits = (1e-3, 1.0)
     offset_limits = (-4.0, 4.0)
     max_bandwidth_hz = 33e9
+    bw_limit_hz = 20e6              # I: the `:CHANnel<N>:BWLimit` filter (the usual ripple bandwidth)
 
     def __init__(self, real_time: bool = False):
         self.records: dict[str, Record] = {}
@@ -112,6 +115,7 @@ class SimInfiniium(SimInstrument):
                    after_set=lambda s, f, v: s.set("ch_scale", f[0], v / 8)),
             Choice(f"{ch}:INPut", "ch_input", "DC50", ["DC", "DC50", "AC", "LFR1", "LFR2"]),
             Bool(f"{ch}:DISPlay", "ch_display", True),
+            Bool(f"{ch}:BWLimit", "ch_bwlimit", False, after_set=check_channel),
             Choice(":TRIGger:MODE", "trig_mode", "EDGE", ["EDGE", "GLITch", "PATTern", "STATe", "WIDTh"]),
             Choice(":TRIGger:EDGE:SOURce", "trig_source", "CHANnel1",
                    [f"CHANnel{i}" for i in range(1, 5)] + ["AUX", "LINE"]),
@@ -155,7 +159,107 @@ class SimInfiniium(SimInstrument):
             Query(":MEASure:PERiod", lambda s, f, p: s._measure(p, lambda v, r: 1.0 / s.m_frequency(v, r))),
             Action(":MEASure:CLEar", lambda s, f, p: None),
             Action(":MEASure:SOURce", lambda s, f, p: s.set("meas_source", p[0] if p else "CHANnel1")),
+            *self.function_commands(),
         ]
+
+    def function_commands(self) -> list[Command]:
+        """FFT magnitude math functions (scpi.md §2): `:FUNCtion<F>:FFTMagnitude <src>`, the frequency
+        range (`:FFT:FREQuency` centre, `:FFT:SPAN`, `:FFT:STOP`), window and vertical units; the result
+        is read as `:WAVeform:SOURce FUNCtion<F>` with x in Hz. Window and units are I."""
+        fn = ":FUNCtion<N>"
+
+        def check_function(sim, sfx, value=None):
+            if not 1 <= sfx[0] <= 4:
+                raise ScpiCommandError(-114, f"FUNCtion{sfx[0]}")
+
+        def define_fft(sim, sfx, params):
+            check_function(sim, sfx)
+            if len(params) != 1:
+                raise ScpiCommandError(-109 if not params else -108, "FFTMagnitude takes one source")
+            c = _channel_number(params[0])
+            if not 1 <= c <= sim.n_channels:
+                raise ScpiCommandError(-114, f"CHANnel{c}")
+            sim.set("func_source", sfx[0], f"CHAN{c}")
+            sim.set("func_operation", sfx[0], "FFTM")
+
+        def query_function(sim, sfx, params):
+            check_function(sim, sfx)
+            source = sim.get("func_source", sfx[0])
+            if source is None:
+                return '""'
+            return f"{sim.get('func_operation', sfx[0], default='FFTM')} {source}"
+
+        def range_handlers(which: str):
+            def on_set(sim, sfx, params):
+                check_function(sim, sfx)
+                if len(params) != 1:
+                    raise ScpiCommandError(-109 if not params else -108, f"FFT:{which} takes one value")
+                value = parse_number(params[0])
+                start, stop = sim.fft_range_hz(sfx[0])
+                if which == "STOP":
+                    start, stop = start, value
+                elif which == "SPAN":
+                    centre = 0.5 * (start + stop)
+                    start, stop = centre - 0.5 * value, centre + 0.5 * value
+                else:   # FREQuency: the centre
+                    half = 0.5 * (stop - start)
+                    start, stop = value - half, value + half
+                start = max(start, 0.0)
+                if not (np.isfinite(value) and 0.0 <= start < stop <= 0.5 * sim.max_sample_rate):
+                    raise ScpiCommandError(-222, f"FFT {which} {value:g} Hz gives {start:g}..{stop:g} Hz")
+                sim.set("fft_start", sfx[0], start)
+                sim.set("fft_stop", sfx[0], stop)
+
+            def on_query(sim, sfx, params):
+                check_function(sim, sfx)
+                start, stop = sim.fft_range_hz(sfx[0])
+                return format_number({"STOP": stop, "SPAN": stop - start}.get(which, 0.5 * (start + stop)))
+            return on_set, on_query
+
+        def resolution(sim, sfx, params):
+            check_function(sim, sfx)
+            source = sim.get("func_source", sfx[0])
+            try:
+                rec = sim.record(source) if source else None
+            except ScpiCommandError:
+                rec = None
+            return format_number(1.0 / (rec.codes.size * rec.dx_s) if rec is not None else INVALID)
+
+        return [
+            Command(f"{fn}:FFTMagnitude", on_set=define_fft,
+                    on_query=lambda s, f, p: s.get("func_source", f[0], default='""')),
+            Query(fn, query_function),
+            Bool(f"{fn}:DISPlay", "func_display", False, after_set=check_function),
+            Command(f"{fn}:FFT:STOP", *range_handlers("STOP")),
+            Command(f"{fn}:FFT:SPAN", *range_handlers("SPAN")),
+            Command(f"{fn}:FFT:FREQuency", *range_handlers("FREQuency")),
+            Choice(f"{fn}:FFT:WINDow", "fft_window", "HANNing",
+                   ["RECTangular", "HANNing", "FLATtop", "BHARris", "HAMMing"], after_set=check_function),
+            Choice(f"{fn}:FFT:VUNits", "fft_vunits", "DBM", ["DBM", "DBUV"], after_set=check_function),
+            Query(f"{fn}:FFT:RESolution", resolution),
+        ]
+
+    def fft_range_hz(self, function: int) -> tuple[float, float]:
+        """(start, stop) of an FFT function: 0 to half the sample rate unless set."""
+        nyquist = 0.5 * self.get("srate", default=self.max_sample_rate)
+        return (self.get("fft_start", function, default=0.0),
+                min(self.get("fft_stop", function, default=nyquist), nyquist))
+
+    def function_record(self, function: int) -> Record:
+        """The FFT magnitude of the function's source record, computed when first read after an
+        acquisition (cached per acquisition and settings)."""
+        source = self.get("func_source", function)
+        if source is None:
+            raise ScpiCommandError(-221, f"FUNCtion{function} is not defined (:FUNCtion{function}:FFTMagnitude)")
+        rec = self.record(source)
+        window = self.get("fft_window", function, default="HANN")
+        units = self.get("fft_vunits", function, default="DBM")
+        start, stop = self.fft_range_hz(function)
+        key = (id(rec), self.acquisitions, window, units, start, stop)
+        cache = self.__dict__.setdefault("_fft_cache", {})
+        if cache.get(function, (None,))[0] != key:
+            cache[function] = (key, fft_magnitude_record(rec, window, units, start, stop))
+        return cache[function][1]
 
     # ------------------------------------------------------------ helpers for subclasses
     def wf_source(self) -> str:
@@ -167,8 +271,18 @@ class SimInfiniium(SimInstrument):
     def offset(self, ch: int) -> float:
         return self.get("ch_offset", ch, default=0.0)
 
+    def front_end_bandwidth_hz(self, ch: int) -> float:
+        """The acquisition bandwidth (`:ACQuire:BANDwidth`), or the channel's bandwidth-limit filter
+        (`:CHANnel<N>:BWLimit ON`, bw_limit_hz) when that is lower."""
+        bandwidth = float(self.get("bandwidth", default=self.max_bandwidth_hz))
+        if self.get("ch_bwlimit", ch, default=False):
+            bandwidth = min(bandwidth, self.bw_limit_hz)
+        return bandwidth
+
     def record(self, source: str) -> Record:
-        key = source.upper().replace("CHANNEL", "CHAN")
+        key = source.upper().replace("CHANNEL", "CHAN").replace("FUNCTION", "FUNC")
+        if key.startswith("FUNC") and key[4:].isdigit():
+            return self.function_record(int(key[4:]))
         if key not in self.records:
             raise ScpiCommandError(-230, f"no acquisition on {source}")
         return self.records[key]
@@ -178,15 +292,22 @@ class SimInfiniium(SimInstrument):
         rng = np.random.default_rng(self.acquisitions)
         return rng.normal(0.0, 1e-3, n), t0_s, dt_s
 
+    @property
+    def adc(self) -> AdcResolution:
+        """The model's ADC (8 bits for the Z-series, 10 for the S-series; infiniium_wire.ADC_BITS)."""
+        return adc_resolution(self.idn[1])
+
     def quantize(self, volts: np.ndarray, channel: int) -> tuple[np.ndarray, float, float]:
-        """8-bit ADC of the screen (offset +/- 4 divisions = +/-112 steps), sent as WORD (value*256)."""
+        """The ADC of the screen (offset +/- 4 divisions = +/- adc.screen_half steps), saturating at
+        +/- adc.max_step, sent as WORD (value * adc.word_step)."""
+        adc = self.adc
         scale, offset = self.scale(channel), self.offset(channel)
-        lsb = SCREEN_DIVISIONS * scale / (2 * SCREEN_ADC_HALF)
-        adc = np.rint((volts - offset) / lsb)
-        np.clip(adc, -ADC_MAX, ADC_MAX, out=adc)
-        codes = (adc * 256).astype(np.int16)
+        lsb = adc.lsb_v(scale)
+        steps = np.rint((volts - offset) / lsb)
+        np.clip(steps, -adc.max_step, adc.max_step, out=steps)
+        codes = (steps * adc.word_step).astype(np.int16)
         codes[np.isnan(volts)] = WORD_HOLE_CODE
-        return codes, lsb / 256.0, offset
+        return codes, lsb / adc.word_step, offset
 
     # ------------------------------------------------------------ acquisition
     def _digitize(self, sim, sfx, params):
@@ -221,7 +342,7 @@ class SimInfiniium(SimInstrument):
             x_display_range=n * rec.dx_s, x_display_origin=rec.x0_s, y_display_range=SCREEN_DIVISIONS * scale,
             y_display_origin=rec.y_origin - 4 * scale, date=time.strftime("%d %b %Y"),
             time=time.strftime("%H:%M:%S:00"), frame=f"{self.idn[1]}:{self.idn[2]}", acquisition_mode=0,
-            completion_pct=100.0, x_units=2, y_units=rec.y_units, max_bandwidth_hz=self.max_bandwidth_hz,
+            completion_pct=100.0, x_units=rec.x_units, y_units=rec.y_units, max_bandwidth_hz=self.max_bandwidth_hz,
             min_bandwidth_hz=0.0)
 
     def _waveform_data(self, sim, sfx, params):
@@ -244,10 +365,10 @@ class SimInfiniium(SimInstrument):
             payload = data.tobytes()
         else:
             order = "<" if self.get("wf_byteorder", default="MSBF") == "LSBF" else ">"
-            payload = codes.astype(order + "i2", copy=False).tobytes()
+            payload = memoryview(np.ascontiguousarray(codes.astype(order + "i2", copy=False))).cast("B")
         if self.get("wf_streaming", default=False):
-            return b"#0" + payload
-        return encode_block(payload, terminate=False)
+            return [b"#0", payload]
+        return [encode_header(len(payload)), payload]
 
     def _set_trigger_level(self, sim, sfx, params):
         if len(params) == 1:
@@ -384,6 +505,40 @@ class SimInfiniium(SimInstrument):
         n = np.rint(d / ui0)
         keep = (n >= 1) & (n <= 10) & (np.abs(d / ui0 - n) < 0.25)
         return float(d[keep].sum() / n[keep].sum())
+
+
+FFT_WINDOWS = {"RECT": "boxcar", "HANN": "hann", "FLAT": "flattop", "BHAR": "blackmanharris", "HAMM": "hamming"}
+FFT_REFERENCE_V = {"DBM": float(np.sqrt(50.0 * 1e-3)), "DBUV": 1e-6}   # V rms at 0 dB: 1 mW in 50 ohm; 1 uV
+FFT_DB_INCREMENT = 0.005       # dB per WORD code of an FFT record (I): +/-155 dB without reaching the hole code
+FFT_CODE_LIMIT = 31000
+
+
+def fft_magnitude_record(rec: Record, window: str, units: str, start_hz: float, stop_hz: float) -> Record:
+    """One FFT of the whole record, as the scope's FFT magnitude function: windowed, each bin the RMS of
+    a sine centred on it (amplitude * 2 / sum(w) / sqrt(2); DC as its mean), in dBm (50 ohm) or dBuV,
+    from start to stop; WORD codes of FFT_DB_INCREMENT dB. Holes are filled with the record mean."""
+    from scipy.signal import get_window
+
+    v = rec.volts()
+    bad = ~np.isfinite(v)
+    if bad.all():
+        raise ScpiCommandError(-230, "FFT source has no valid sample")
+    if bad.any():
+        v[bad] = np.mean(v[~bad])
+    n = v.size
+    w = get_window(FFT_WINDOWS.get(window, "hann"), n)
+    spec = np.abs(np.fft.rfft(v * w))
+    rms = spec * (np.sqrt(2.0) / w.sum())
+    rms[0] = spec[0] / w.sum()
+    if n % 2 == 0:
+        rms[-1] /= np.sqrt(2.0)
+    df = 1.0 / (n * rec.dx_s)
+    k0 = int(np.ceil(start_hz / df - 1e-9))
+    k1 = min(int(np.floor(stop_hz / df + 1e-9)), rms.size - 1)
+    with np.errstate(divide="ignore"):
+        db = 20.0 * np.log10(rms[k0:k1 + 1] / FFT_REFERENCE_V.get(units, FFT_REFERENCE_V["DBM"]))
+    codes = np.clip(np.rint(db / FFT_DB_INCREMENT), -FFT_CODE_LIMIT, FFT_CODE_LIMIT)   # an empty bin: the floor
+    return Record(codes.astype(np.int16), k0 * df, df, FFT_DB_INCREMENT, 0.0, y_units=5, x_units=6)
 
 
 def parse_source_list(text: str) -> list[str]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from labbench.analysis.clock import Clock
-from labbench.analysis.edges import Edges, Levels, crossing_times
+from labbench.analysis.edges import Edges, Levels, crossing_times, refine_crossings
 from labbench.errors import AnalysisError
 
 EYE_CENTRE_WINDOW = (0.4, 0.6)
@@ -108,8 +108,8 @@ def _mean_transition(values, x0, dx, edges: Edges, levels: Levels, lo_frac: floa
                      rising: bool, max_s: float) -> tuple[float, int]:
     start_level = levels.at(lo_frac if rising else hi_frac)
     end_level = levels.at(hi_frac if rising else lo_frac)
-    starts, _ = crossing_times(values, x0, dx, start_level, rising=rising)
-    ends, _ = crossing_times(values, x0, dx, end_level, rising=rising)
+    starts, _ = crossing_times(values, x0, dx, start_level, rising=rising, interpolate=False)
+    ends, _ = crossing_times(values, x0, dx, end_level, rising=rising, interpolate=False)
     mids = edges.times_s[edges.rising == rising]
     if starts.size == 0 or ends.size == 0 or mids.size == 0:
         return float("nan"), 0
@@ -120,7 +120,9 @@ def _mean_transition(values, x0, dx, edges: Edges, levels: Levels, lo_frac: floa
     good = (mid - t_start < max_s) & (t_end - mid < max_s)
     if not np.any(good):
         return float("nan"), 0
-    return float(np.mean(t_end[good] - t_start[good])), int(np.count_nonzero(good))
+    t_start = refine_crossings(values, x0, dx, t_start[good], start_level)
+    t_end = refine_crossings(values, x0, dx, t_end[good], end_level)
+    return float(np.mean(t_end - t_start)), int(t_start.size)
 
 
 def transition_times(values: np.ndarray, x0: float, dx: float, edges: Edges, levels: Levels,

@@ -7,9 +7,10 @@ Definitions (standards.md §2):
 - DCD = |mean TIE of rising edges - mean TIE of falling edges| (PyBERT convention).
 - Data-dependent jitter (ISI + DCD): the mean TIE of the edges that share the same preceding run
   lengths and polarity (pattern averaging); it is removed before the spectral step.
-- Periodic jitter: spectral lines of the remaining TIE (Hann-windowed periodogram; a line is a bin
-  more than ln(N) + 12 times the local median noise / ln 2 above the floor, i.e. about 1e-5 false
-  lines per record), each refined and fitted as a sinusoid by least squares and subtracted.
+- Periodic jitter: spectral lines of the remaining TIE (Hann-windowed periodogram; a line is a local
+  maximum more than ln(N) + 12 times the local mean noise power, i.e. about 1e-5 false lines per
+  record), each frequency refined by parabolic interpolation, all fitted jointly as sinusoids by least
+  squares on the edges and subtracted.
 - RJ: rms of what is left.
 - TJ(BER) from the exact tails: the DJ distribution (DDJ + PJ per edge) convolved with the Gaussian
   RJ; on each side the x where the tail probability equals BER; TJ = x_right + x_left. So sinusoidal
@@ -22,7 +23,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.ndimage import median_filter
 from scipy.special import erfcinv, ndtr
 
 from labbench.analysis.clock import Clock
@@ -115,52 +115,66 @@ def _largest_burst(clock: Clock) -> np.ndarray:
     return np.flatnonzero(clock.burst_id == np.argmax(counts))
 
 
+def _noise_floor(power: np.ndarray, block: int = 64) -> np.ndarray:
+    """Local mean noise power per bin: block medians / ln 2 (the median of an exponential variable is
+    ln 2 times its mean), interpolated between blocks; robust to the lines it must not include."""
+    n_blocks = max(power.size // block, 1)
+    medians = np.median(power[: n_blocks * block].reshape(n_blocks, -1), axis=1) / np.log(2.0)
+    centres = (np.arange(n_blocks) + 0.5) * (power.size / n_blocks)
+    return np.interp(np.arange(power.size), centres, medians)
+
+
 def periodic_jitter(residual: np.ndarray, clock: Clock) -> tuple[list[PeriodicTone], np.ndarray]:
-    """Spectral lines of the residual TIE, fitted as sinusoids (over the largest burst)."""
+    """Spectral lines of the residual TIE, fitted jointly as sinusoids (over the largest burst)."""
     sel = _largest_burst(clock)
     pj = np.zeros_like(residual)
     if sel.size < MIN_SPECTRAL_EDGES:
         return [], pj
     n = clock.bit_index[sel]
-    r = residual[sel].copy()
+    r = residual[sel]
     grid = np.arange(n[0], n[-1] + 1)
     if grid.size > 1 << 22:
         grid = np.linspace(n[0], n[-1], 1 << 22)
     step = (grid[-1] - grid[0]) / max(grid.size - 1, 1)     # UI per grid point
-    tones: list[PeriodicTone] = []
-    freqs_found: list[float] = []
-    for _ in range(MAX_PJ_TONES):
-        y = np.interp(grid, n, r)
-        y = y - y.mean()
-        window = np.hanning(y.size)
-        power = np.abs(np.fft.rfft(y * window)) ** 2
-        power[0] = 0.0
-        floor = median_filter(power, size=65, mode="nearest") / np.log(2.0)
-        threshold = floor * (np.log(power.size) + 12.0)
-        candidates = np.flatnonzero(power[2:-1] > threshold[2:-1]) + 2   # bins 0-1: the record's own length
-        if candidates.size == 0:
+    window = np.hanning(grid.size)
+    freqs: list[float] = []                                  # cycles per UI
+    for _ in range(3):                                       # a strong line can hide a weak one: look again
+        y = np.interp(grid, n, r - _fit_tones(n, r, freqs)[0])
+        power = np.abs(np.fft.rfft((y - y.mean()) * window)) ** 2
+        threshold = _noise_floor(power) * (np.log(power.size) + 12.0)
+        k = np.arange(2, power.size - 1)
+        peaks = k[(power[k] > threshold[k]) & (power[k] >= power[k - 1]) & (power[k] >= power[k + 1])]
+        if peaks.size == 0:
             break
-        k = candidates[np.argmax(power[candidates])]
-        a, b, c = np.log(power[k - 1] + 1e-300), np.log(power[k] + 1e-300), np.log(power[k + 1] + 1e-300)
-        delta = 0.5 * (a - c) / (a - 2 * b + c) if (a - 2 * b + c) != 0 else 0.0
-        f_cycles_per_ui = (k + delta) / (y.size * step)
-        # least-squares sinusoid at that frequency on the edges themselves
-        phase = 2 * np.pi * f_cycles_per_ui * n
-        design = np.column_stack([np.cos(phase), np.sin(phase), np.ones_like(phase)])
-        coef, *_ = np.linalg.lstsq(design, r, rcond=None)
-        fitted = design[:, :2] @ coef[:2]
-        r = r - fitted
-        pj[sel] += fitted
-        amplitude = float(np.hypot(coef[0], coef[1]))
-        f_hz = f_cycles_per_ui / clock.ui_s
-        if any(abs(f_hz - f0) < 1e-9 * f0 + 0.5 / (n[-1] - n[0]) / clock.ui_s for f0 in freqs_found):
-            # the same line again: merge into the earlier tone
-            idx = freqs_found.index(min(freqs_found, key=lambda f0: abs(f0 - f_hz)))
-            tones[idx] = PeriodicTone(tones[idx].frequency_hz, tones[idx].amplitude_pp_s + 2 * amplitude)
-            continue
-        freqs_found.append(f_hz)
-        tones.append(PeriodicTone(f_hz, 2 * amplitude))
-    return tones, pj
+        peaks = peaks[np.argsort(power[peaks])[::-1]][: MAX_PJ_TONES - len(freqs)]
+        for kk in peaks:
+            a, b, c = np.log(power[kk - 1:kk + 2] + 1e-300)
+            curvature = a - 2 * b + c
+            delta = 0.5 * (a - c) / curvature if curvature != 0 else 0.0
+            f = (kk + delta) / (grid.size * step)
+            if all(abs(f - f0) * (n[-1] - n[0]) > 2.0 for f0 in freqs):   # a new line, not a sidelobe
+                freqs.append(f)
+        if len(freqs) >= MAX_PJ_TONES:
+            break
+    fitted, amplitudes = _fit_tones(n, r, freqs)
+    pj[sel] = fitted
+    tones = [PeriodicTone(f / clock.ui_s, 2 * amp) for f, amp in zip(freqs, amplitudes)]
+    return sorted(tones, key=lambda t: -t.amplitude_pp_s), pj
+
+
+def _fit_tones(n: np.ndarray, r: np.ndarray, freqs: list[float]) -> tuple[np.ndarray, list[float]]:
+    """Least-squares sinusoids at the given frequencies (cycles per UI) on the edges themselves."""
+    if not freqs:
+        return np.zeros_like(r), []
+    columns = [np.ones_like(n, dtype=np.float64)]
+    for f in freqs:
+        phase = 2 * np.pi * f * (n - n[0])
+        columns += [np.cos(phase), np.sin(phase)]
+    design = np.column_stack(columns)
+    coef, *_ = np.linalg.lstsq(design, r, rcond=None)
+    fitted = design[:, 1:] @ coef[1:]
+    amplitudes = [float(np.hypot(coef[1 + 2 * i], coef[2 + 2 * i])) for i in range(len(freqs))]
+    return fitted, amplitudes
 
 
 def tj_from_tails(dj_s: np.ndarray, rj_rms_s: float, ber: float) -> float:

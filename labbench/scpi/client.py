@@ -5,6 +5,12 @@ length their header declares, straight into a numpy buffer: a payload byte equal
 read, short socket reads are simply continued, and a trailing LF is drained whether or not it comes
 (pyvisa#118, pyvisa-py#102, pyvisa#348, pyvisa#450, Qcodes#3054). Every command and reply is logged
 on `labbench.scpi.<name>` at DEBUG and kept in `traffic` for the run file.
+
+Faults: a dropped connection, a timeout or a garbled reply raise ConnectionLost, InstrumentTimeout or
+TransferError naming the instrument and the command. An exchange that did not finish leaves the
+stream untrustworthy (a late reply may still come), so the session reconnects before its next command.
+What is safe to repeat (queries, block transfers) is repeated once after reconnecting; a setting is
+never re-sent. A Ctrl-C or SIGTERM waits until the program message being sent is complete.
 """
 from __future__ import annotations
 
@@ -12,17 +18,35 @@ import logging
 import select
 import socket
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import numpy as np
 
-from labbench.errors import ConnectionLost, InstrumentError, InstrumentTimeout, ScpiError, TransferError
+from labbench.errors import (
+    AbortRequested,
+    ConnectionLost,
+    IdentityError,
+    InstrumentError,
+    InstrumentTimeout,
+    ScpiError,
+    TransferError,
+)
+from labbench.interrupts import held
 from labbench.scpi.block import parse_header
 
 DEFAULT_TIMEOUT_S = 10.0
 CHUNK_BYTES = 16 << 20          # largest single socket read; pyvisa-py's own default is 4 KB
 TRAFFIC_TEXT_CHARS = 240        # longer replies are shortened in the traffic log
+RETRIES = 1                     # repeats of a query or block transfer after a fault (each after a reconnect)
+RECONNECT_DELAYS_S = (0.0, 0.25, 0.5, 1.0)   # one reconnect attempt after each delay
+ERRORS_SHOWN = 6                # check_errors names at most this many queue entries in its message
+T = TypeVar("T")
+
+
+class ReconnectFailed(ConnectionLost):
+    """Every reconnect attempt failed: repeating the command cannot help."""
 
 
 @dataclass(frozen=True)
@@ -52,16 +76,44 @@ class Session:
         self.log = logging.getLogger(f"labbench.scpi.{name.split()[0]}")
         self._t0 = time.monotonic()
         self._stray_lf = False
+        self.retries = RETRIES
+        self.reconnect_delays_s = RECONNECT_DELAYS_S
+        self.identity: str | None = None    # the first *IDN? reply; a reconnect must find the same
+        self._broken = False                # reconnect before the next command (the stream may hold a stale reply)
         try:
             self._rm = pyvisa.ResourceManager(visa_library)
-            self._res = self._rm.open_resource(resource_name, open_timeout=int(timeout_s * 1000))
         except Exception as exc:  # pyvisa raises several unrelated types here
             raise ConnectionLost(f"{name}: cannot open {resource_name}: {exc}") from exc
+        self._open()
+
+    def _open(self) -> None:
+        """Open the resource; terminations, timeout and chunk size are set here and nowhere else."""
+        try:
+            self._res = self._rm.open_resource(self.resource_name, open_timeout=int(self.timeout_s * 1000))
+        except Exception as exc:  # pyvisa raises several unrelated types here
+            raise ConnectionLost(f"{self.name}: cannot open {self.resource_name}: {exc}") from exc
         self._res.read_termination = "\n"
         self._res.write_termination = "\n"
-        self._res.timeout = int(timeout_s * 1000)
+        self._res.timeout = int(self.timeout_s * 1000)
         self._res.chunk_size = CHUNK_BYTES
+        self._res.encoding = "latin-1"      # any byte decodes: junk is reported as junk, not UnicodeDecodeError
         self._socket_session = self._find_socket_session()
+        self._stray_lf = False
+        self._no_delay()
+
+    def _no_delay(self) -> None:
+        """TCP_NODELAY: without it a setting followed by a query waits ~40 ms on Nagle + delayed ACK."""
+        if self._socket_session is not None:
+            try:
+                self._socket_session.interface.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                return
+            except OSError:
+                pass
+        try:
+            import pyvisa.constants as c
+            self._res.set_visa_attribute(c.VI_ATTR_TCPIP_NODELAY, c.VI_TRUE)
+        except Exception:
+            pass   # not a TCP resource
 
     # ------------------------------------------------------------ basics
     def where(self) -> str:
@@ -80,48 +132,59 @@ class Session:
         self.log.debug("%s %s %s", self.name, direction, text)
 
     def write(self, command: str, check: bool = False) -> None:
-        """Send one program message; with check=True, drain the error queue and raise on an error."""
+        """Send one program message; with check=True, drain the error queue and raise on an error.
+
+        Never repeated: a setting cut off by a fault is reported, not sent again. Ctrl-C/SIGTERM wait
+        until the whole message is sent."""
+        self._ready()
         self._record(">", command)
-        try:
+        with held(), self._io(command):
             self._res.write(command)
-        except Exception as exc:
-            raise self._translate(exc, command) from exc
         if check:
             self.check_errors(command)
 
     def read(self, command: str = "") -> str:
         """Read one reply line (the trailing LF stripped)."""
-        try:
-            text = self._res.read()
-            if self._stray_lf and text == "":
-                text = self._res.read()
-        except Exception as exc:
-            raise self._translate(exc, command) from exc
-        finally:
-            self._stray_lf = False
+        with self._io(command):
+            try:
+                text = self._read_line(command)
+                if self._stray_lf and text == "":
+                    text = self._read_line(command)
+            finally:
+                self._stray_lf = False
         self._record("<", text)
         return text
 
     def query(self, command: str, timeout_s: float | None = None) -> str:
+        return self._repeatable(command, lambda: self._query_once(command, timeout_s))
+
+    def _query_once(self, command: str, timeout_s: float | None = None) -> str:
         with self._timeout(timeout_s):
             self.write(command)
-            return self.read(command)
+            text = self.read(command)
+        if self.identity is None and command.strip().upper() == "*IDN?":
+            self.identity = text
+        return text
 
     def query_float(self, command: str, timeout_s: float | None = None) -> float:
         """A numeric reply as float; the instruments' 9.9E37 'not measurable' marker becomes NaN."""
-        reply = self.query(command, timeout_s)
-        try:
-            value = float(reply.split(",")[0])
-        except ValueError:
-            raise TransferError(f"{self.where()} answered {reply[:60]!r} to '{command}', not a number") from None
+        def exchange() -> float:
+            reply = self._query_once(command, timeout_s)
+            try:
+                return float(reply.split(",")[0])
+            except ValueError:
+                raise TransferError(f"{self.where()} answered {reply[:60]!r} to '{command}', not a number") from None
+        value = self._repeatable(command, exchange)
         return float("nan") if abs(value) >= 9.9e37 else value
 
     def query_int(self, command: str) -> int:
-        reply = self.query(command)
-        try:
-            return int(float(reply))
-        except ValueError:
-            raise TransferError(f"{self.where()} answered {reply[:60]!r} to '{command}', not an integer") from None
+        def exchange() -> int:
+            reply = self._query_once(command)
+            try:
+                return int(float(reply))
+            except ValueError:
+                raise TransferError(f"{self.where()} answered {reply[:60]!r} to '{command}', not an integer") from None
+        return self._repeatable(command, exchange)
 
     def wait_complete(self, timeout_s: float) -> None:
         """`*OPC?` with its own timeout, for acquisitions longer than the session timeout."""
@@ -131,21 +194,122 @@ class Session:
 
     def check_errors(self, command: str = "") -> None:
         """Drain the error queue; raise ScpiError naming `command` if any entry is an error."""
-        found = []
-        for _ in range(64):
-            reply = self.query(self.error_query)
+        def next_error() -> tuple[int, str]:
+            reply = self._query_once(self.error_query)
             code_text, _, message = reply.partition(",")
             try:
-                code = int(float(code_text))
+                return int(float(code_text)), message
             except ValueError:
-                raise TransferError(f"{self.where()} answered {reply!r} to {self.error_query}") from None
+                raise TransferError(f"{self.where()} answered {reply[:60]!r} to {self.error_query}") from None
+
+        found = []
+        for _ in range(64):
+            code, message = self._repeatable(self.error_query, next_error)
             if code == 0:
                 break
             found.append(f"{code},{message}" if message else str(code))
         if found:
             self._record("!", "; ".join(found))
             after = f" after '{command}'" if command else ""
-            raise ScpiError(f"{self.where()} reported{after}: {'; '.join(found)}")
+            shown = found if len(found) <= ERRORS_SHOWN else \
+                found[:ERRORS_SHOWN - 2] + [f"... {len(found) - ERRORS_SHOWN + 1} more ..."] + found[-1:]
+            raise ScpiError(f"{self.where()} reported{after}: {'; '.join(shown)}"
+                            f"{f' ({len(found)} errors in the queue)' if len(found) > ERRORS_SHOWN else ''}")
+
+    # ------------------------------------------------------------ faults: reconnect and repeat
+    def reconnect(self) -> None:
+        """A fresh connection; whatever the old one still carried (a late reply, half a block) goes with
+        it. One attempt after each of `reconnect_delays_s`; the instrument must give the same *IDN?."""
+        last: Exception | None = None
+        for delay_s in self.reconnect_delays_s:
+            time.sleep(delay_s)
+            self.close()
+            try:
+                self._open()
+                if self.identity is not None:
+                    with self._io("*IDN?"):
+                        self._res.write("*IDN?")
+                        idn = self._read_line("*IDN?")
+                    if idn != self.identity:
+                        raise IdentityError(f"{self.where()} answers *IDN? with {idn[:80]!r} after reconnecting, "
+                                            f"not {self.identity!r}")
+                self._broken = False
+                self._record("!", "reconnected")
+                return
+            except ConnectionLost as exc:
+                last = exc
+            except (InstrumentTimeout, TransferError) as exc:
+                last = exc
+        self._broken = True
+        raise ReconnectFailed(f"{self.where()}: cannot reconnect ({len(self.reconnect_delays_s)} attempts over "
+                              f"{sum(self.reconnect_delays_s):g} s): {last}")
+
+    def _ready(self) -> None:
+        if self._broken:
+            self.reconnect()
+
+    def _repeatable(self, command: str, exchange: Callable[[], T]) -> T:
+        """Run an exchange that is safe to repeat (a query, a block transfer). After a dropped
+        connection, a timeout or a garbled reply: reconnect, repeat, up to `retries` times."""
+        attempt = 0
+        while True:
+            self._ready()
+            try:
+                return exchange()
+            except ReconnectFailed:
+                raise
+            except (ConnectionLost, InstrumentTimeout, TransferError) as exc:
+                self._broken = True
+                if attempt >= self.retries:
+                    if attempt:
+                        raise type(exc)(f"{exc} (also after {attempt} reconnect(s) and repeat(s))") from exc
+                    raise
+                attempt += 1
+                self._record("!", f"{exc}; reconnecting to repeat '{command}'")
+
+    @contextmanager
+    def _io(self, command: str):
+        """One exchange on the wire: foreign errors become InstrumentErrors naming the command; if it did
+        not finish (a fault, a timeout, a stop request), the next command reconnects first."""
+        done = False
+        try:
+            yield
+            done = True
+        except (InstrumentError, AbortRequested):
+            raise
+        except Exception as exc:
+            raise self._translate(exc, command) from exc
+        finally:
+            if not done:
+                self._broken = True
+
+    def _read_line(self, command: str) -> str:
+        """One line: straight from the socket when pyvisa-py's is reachable (a closed connection is
+        reported at once, not after the timeout), through pyvisa otherwise."""
+        s = self._socket_session
+        if s is None:
+            return self._res.read()
+        sock: socket.socket = s.interface
+        timeout_s = self._res.timeout / 1000.0
+        deadline = time.monotonic() + timeout_s
+        while True:
+            end = s._pending_buffer.find(b"\n")
+            if end >= 0:
+                line = bytes(s._pending_buffer[:end])
+                del s._pending_buffer[:end + 1]
+                return line.decode("latin-1")
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                got = len(s._pending_buffer)
+                raise InstrumentTimeout(f"{self.where()} did not answer '{command}' within {timeout_s:g} s"
+                                        f"{f' ({got} bytes of a reply, no end of line)' if got else ''}")
+            ready, _, _ = select.select([sock], [], [], remaining)
+            if ready:
+                chunk = sock.recv(1 << 16)
+                if not chunk:
+                    raise ConnectionLost(f"{self.where()}: connection closed by the instrument while reading "
+                                         f"the reply to '{command}'")
+                s._pending_buffer.extend(chunk)
 
     # ------------------------------------------------------------ binary blocks
     def query_block(self, command: str, dtype: Any, expected_items: int | None = None,

@@ -194,7 +194,9 @@ class SimInstrument:
                     self.push_error(-200, f"{type(exc).__name__}: {exc}"[:120])
                     continue
                 if reply is not None:
-                    replies.append(reply if isinstance(reply, bytes) else reply.encode())
+                    # a handler may return several byte strings (a block header and a view of the
+                    # payload) so a large block is sent without being copied
+                    replies.append(reply if isinstance(reply, (bytes, list)) else reply.encode())
             if not replies:
                 if unanswered_query:
                     # The controller now reads a reply that will never come. Over VXI-11/USBTMC the
@@ -206,7 +208,10 @@ class SimInstrument:
             for i, reply in enumerate(replies):
                 if i:
                     parts.append(b";")
-                parts.append(reply)
+                if isinstance(reply, list):
+                    parts.extend(reply)
+                else:
+                    parts.append(reply)
             parts.append(b"\n")
             return parts
 
