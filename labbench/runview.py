@@ -66,7 +66,9 @@ def metrics_table(runs) -> Any:
 
 def _metrics_frame(rows: list[tuple[str, str, Metric]]):
     pd = _require("pandas", "metrics as a DataFrame")
-    return pd.DataFrame([(step, procedure, m.name, m.value, m.unit, m.low, m.high, m.verdict)
+    def bound(value):
+        return np.nan if value is None else float(value)
+    return pd.DataFrame([(step, procedure, m.name, m.value, m.unit, bound(m.low), bound(m.high), m.verdict)
                          for step, procedure, m in rows], columns=_METRIC_COLUMNS)
 
 
