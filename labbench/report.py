@@ -73,7 +73,7 @@ table { border-collapse: collapse; margin: .5em 0; } td, th { padding: 2px 10px;
 th { background: #eee; } tr:nth-child(even) td { background: #f7f7f7; } td.num { text-align: right;
 font-variant-numeric: tabular-nums; }
 .PASS { color: #fff; background: #2e7d32 !important; } .FAIL { color: #fff; background: #c62828 !important; }
-.ERROR { color: #fff; background: #ef6c00 !important; } .ALARM { background: #ffe0b2 !important; }
+.ERROR { color: #fff; background: #ef6c00 !important; } tr.ALARM td { background: #ffe0b2; }
 span.PASS, span.FAIL, span.ERROR { padding: 1px 8px; border-radius: 3px; font-weight: bold; }
 figure { display: inline-block; margin: .5em 1em .5em 0; } figure img { max-width: 100%; border: 1px solid #ddd; }
 figcaption { font-size: .9em; color: #555; } .note { color: #666; font-style: italic; }

@@ -20,6 +20,7 @@ import os
 import sqlite3
 import time
 from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -240,7 +241,7 @@ def index_run(result) -> list[DriftAlarm]:
     attrs: dict[str, Any] = {}
     if result.run_file and Path(result.run_file).is_file():
         attrs = read_run_attrs(result.run_file)
-    start = str(attrs.get("start") or time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()))
+    start = str(attrs.get("start") or datetime.now(timezone.utc).isoformat(timespec="microseconds"))
     dut = str(attrs.get("dut_serial", ""))
     with TrendIndex() as index:
         alarms = drift_alarms(index, result.steps, dut, start)
