@@ -56,18 +56,18 @@ def test_uart_import_keeps_the_float32_samples_and_axis_exactly(uart_runs):
 
 
 def test_uart_import_equals_the_replay_once_quantized_like_the_simulated_scope(uart_runs):
-    # The replay is the import plus one step: the simulated scope's 8-bit ADC (WORD codes = ADC * 256,
-    # lsb = 8 div * scale / 224 with scale = range / 6). Quantizing the imported volts with the replay's own
-    # y_increment / y_origin reproduces its stored codes bit for bit, and then every metric agrees
-    # (measured: identical to the last digit, so the 0.1 % bound has all its margin).
+    # The replay is the import plus one step: the simulated scope's ADC (8 bits on the DSAZ334A, sent as
+    # WORD codes; lsb = 8 div * scale / 224 with the scale the replay sets from the record's range).
+    # Quantizing the imported volts with that simulator's own ADC reproduces the replay's stored codes bit
+    # for bit, and then every metric agrees (measured: identical, so the 0.1 % bound has all its margin).
+    from labbench.instruments.sim.dsaz334a import SimDSAZ334A
+
     imported, replayed = uart_runs
     rep = replayed["eye-jitter"].captures["data"]
-    meta = rep.capture(0, 0)
-    lsb_v = meta.y_increment * 256
     volts = imported["eye-jitter"].captures["data"].raw[:].astype(np.float64)
-    codes = (np.clip(np.rint((volts - meta.y_origin) / lsb_v), -121, 121) * 256).astype(np.int16)
+    codes, y_increment, y_origin = SimDSAZ334A(replay=str(UART)).quantize(volts, 1)
     assert np.array_equal(codes, rep.raw[:])
-    quantized = Capture("data", codes, x0=rep.x0, dx=rep.dx, y_increment=meta.y_increment, y_origin=meta.y_origin)
+    quantized = Capture("data", codes, x0=rep.x0, dx=rep.dx, y_increment=y_increment, y_origin=y_origin)
     analysis = EyeJitter().analyze({"data": quantized}, EyeJitterParams(nominal_rate_bps=115200))
     for m in analysis.metrics:
         assert m.value == pytest.approx(replayed["eye-jitter"].metric(m.name), rel=1e-3), m.name
