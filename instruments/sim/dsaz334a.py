@@ -95,9 +95,16 @@ class SimDSAZ334A(SimInfiniium):
         if not self.link.channel:
             return None
         if self._fir is None or self._fir[0] != dt_s:
+            from pathlib import Path
+
             from labbench.fileformats.touchstone import impulse_response, load_differential_thru
+            path = Path(self.link.channel)
+            if not path.is_absolute():       # relative to the profile that names it
+                path = Path(self.profile.path).parent / path
+            if not path.is_file():
+                raise ConfigError(f"DUT profile {self.profile.path}: [serial] channel file {path} not found")
             thru = tuple(tuple(p) for p in self.link.channel_thru)
-            net = load_differential_thru(self.link.channel, thru_pairs=thru)
+            net = load_differential_thru(path, thru_pairs=thru)
             self._fir = (dt_s, impulse_response(net, dt_s))
         return self._fir[1]
 
