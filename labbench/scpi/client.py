@@ -49,6 +49,11 @@ class ReconnectFailed(ConnectionLost):
     """Every reconnect attempt failed: repeating the command cannot help."""
 
 
+class ReplyNotUsable(TransferError):
+    """A complete reply that cannot be used (text where a block belongs, a wrong item count): the
+    stream is in step and asking again would get the same answer, so it is not repeated."""
+
+
 @dataclass(frozen=True)
 class TrafficEntry:
     time_s: float       # seconds since the session opened
@@ -251,21 +256,23 @@ class Session:
     def _repeatable(self, command: str, exchange: Callable[[], T]) -> T:
         """Run an exchange that is safe to repeat (a query, a block transfer). After a dropped
         connection, a timeout or a garbled reply: reconnect, repeat, up to `retries` times."""
-        attempt = 0
-        while True:
+        first: InstrumentError | None = None
+        for attempt in range(self.retries + 1):
             self._ready()
             try:
                 return exchange()
-            except ReconnectFailed:
+            except (ReconnectFailed, ReplyNotUsable):
                 raise
             except (ConnectionLost, InstrumentTimeout, TransferError) as exc:
-                self._broken = True
-                if attempt >= self.retries:
-                    if attempt:
-                        raise type(exc)(f"{exc} (also after {attempt} reconnect(s) and repeat(s))") from exc
-                    raise
-                attempt += 1
-                self._record("!", f"{exc}; reconnecting to repeat '{command}'")
+                if attempt == self.retries:
+                    if first is None:
+                        raise
+                    again = "the same" if str(exc) == str(first) else str(exc)
+                    raise type(first)(f"{first} (repeated {attempt} time(s){' after reconnecting' if self._broken else ''}: "
+                                      f"{again})") from exc
+                first = first or exc
+                self._record("!", f"{exc}; {'reconnecting to repeat' if self._broken else 'repeating'} '{command}'")
+        raise AssertionError("unreachable")
 
     @contextmanager
     def _io(self, command: str):
@@ -320,39 +327,44 @@ class Session:
         NORMal). `expected_items` is required for an indefinite `#0` block (its end cannot be found
         from an LF that may also be a payload byte) and checked for a definite one.
         """
-        dtype = np.dtype(dtype)
+        return self._repeatable(command, lambda: self._query_block_once(command, np.dtype(dtype), expected_items,
+                                                                        timeout_s))
+
+    def _query_block_once(self, command: str, dtype: np.dtype, expected_items: int | None,
+                          timeout_s: float | None) -> np.ndarray:
+        where = f"{self.where()}, reply to '{command}': "
         with self._timeout(timeout_s):
             self.write(command)
-            try:
-                where = f"{self.where()}, reply to '{command}': "
+            with self._io(command):
                 head = self._read_exact(2)
                 if head[:1] != b"#" or not head[1:2].isdigit():
-                    rest = self._res.read() if b"\n" not in head else ""   # keep the stream in step
-                    raise TransferError(f"{where}expected a binary block, got {(head.decode('latin-1') + rest)[:60]!r}")
-                n_digits = int(head[1:2])
-                if n_digits:
-                    _, n_bytes = parse_header(head + self._read_exact(n_digits), where)
+                    text = head.decode("latin-1")
+                    if text.isprintable() and "\n" not in text:
+                        text += self._read_line(command)
+                    if not (text.rstrip("\n").isprintable() and "#" not in text):   # junk: the rest may follow
+                        raise TransferError(f"{where}expected a binary block, got {text[:60]!r}")
+                    n_bytes, problem = 0, f"{where}expected a binary block, got {text[:60]!r}"
                 else:
-                    if expected_items is None:
-                        raise TransferError(f"{where}an indefinite #0 block needs its length from the preamble")
-                    n_bytes = expected_items * dtype.itemsize
-                if n_bytes % dtype.itemsize:
-                    self._read_exact(n_bytes)   # keep the stream in step before refusing
-                    self._drain_lf()
-                    raise TransferError(f"{self.where()} sent {n_bytes} bytes to '{command}': not a whole number "
-                                        f"of {dtype.itemsize}-byte items")
-                buffer = np.empty(n_bytes, dtype=np.uint8)
-                self._read_into(memoryview(buffer), command)
-                self._drain_lf()
-            except InstrumentError:
-                raise
-            except Exception as exc:
-                raise self._translate(exc, command) from exc
+                    n_digits = int(head[1:2])
+                    if n_digits:
+                        _, n_bytes = parse_header(head + self._read_exact(n_digits), where)
+                    else:
+                        if expected_items is None:
+                            raise ReplyNotUsable(f"{where}an indefinite #0 block needs its length from the preamble")
+                        n_bytes = expected_items * dtype.itemsize
+                    buffer = np.empty(n_bytes, dtype=np.uint8)
+                    self._read_into(memoryview(buffer), command)
+                    self._drain_lf(command)
+                    problem = "" if n_bytes % dtype.itemsize == 0 else (
+                        f"{self.where()} sent {n_bytes} bytes to '{command}': not a whole number of "
+                        f"{dtype.itemsize}-byte items")
+        if problem:          # the reply was read to its end: the stream is in step, repeating gives the same
+            raise ReplyNotUsable(problem)
         self._record("<", f"#block {n_bytes} bytes")
         items = buffer.view(dtype)
         if expected_items is not None and items.size != expected_items:
-            raise TransferError(f"{self.where()} sent {items.size} items to '{command}', "
-                                f"the preamble announced {expected_items}")
+            raise ReplyNotUsable(f"{self.where()} sent {items.size} items to '{command}', "
+                                 f"the preamble announced {expected_items}")
         return items
 
     def _find_socket_session(self):
@@ -400,8 +412,9 @@ class Session:
             filled += got
             deadline = time.monotonic() + self._res.timeout / 1000.0   # the timeout is per read, as VISA's
 
-    def _drain_lf(self) -> None:
-        """Remove the LF that may follow a block; if it is not here yet, skip it at the next read."""
+    def _drain_lf(self, command: str = "") -> None:
+        """Remove the LF that may follow a block; if it is not here yet, skip it at the next read.
+        Any other byte already waiting means the block was longer than its header said: out of step."""
         s = self._socket_session
         if s is not None:
             if s._pending_buffer[:1] == b"\n":
@@ -416,6 +429,9 @@ class Session:
                         return
                     if peek == b"":
                         return
+            if s._pending_buffer or ready:
+                raise TransferError(f"{self.where()}: more bytes after the block the header announced"
+                                    f"{' for ' + repr(command) if command else ''} (a corrupted header?)")
         self._stray_lf = True
 
     # ------------------------------------------------------------ helpers
