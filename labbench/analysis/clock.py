@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import lfilter
 
 from labbench.errors import AnalysisError
 
@@ -117,6 +116,8 @@ def recover_clock(edge_times_s: np.ndarray, nominal_rate_bps: float | None = Non
         return Clock(ui, n, ideal, burst, "constant")
     if method != "pll":
         raise AnalysisError(f"clock recovery method {method!r}: use 'constant' or 'pll'")
+    from scipy.signal import lfilter   # here: importing scipy.signal costs ~2 s at start-up
+
     bandwidth = loop_bandwidth_hz or (1.0 / ui) / 1667.0
     tie = t - ideal
     tracked = np.empty_like(tie)
