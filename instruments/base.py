@@ -139,16 +139,20 @@ class Instrument:
     def leave_idle(self) -> list[str]:
         """make_idle(), then the registered restores; never raises (it runs on abort), returns what failed."""
         problems = []
+        delays, self.session.reconnect_delays_s = self.session.reconnect_delays_s, (0.0,)   # on the way out: one try
         try:
-            self.make_idle()
-        except Exception as exc:
-            problems.append(f"make_idle: {exc}")
-        restores, self.__dict__["_restores"] = self.__dict__.get("_restores", []), []
-        for command in reversed(restores):
             try:
-                self.session.write(command)
+                self.make_idle()
             except Exception as exc:
-                problems.append(f"{command}: {exc}")
+                problems.append(f"make_idle: {exc}")
+            restores, self.__dict__["_restores"] = self.__dict__.get("_restores", []), []
+            for command in reversed(restores):
+                try:
+                    self.session.write(command)
+                except Exception as exc:
+                    problems.append(f"{command}: {exc}")
+        finally:
+            self.session.reconnect_delays_s = delays
         return problems
 
     def close(self) -> None:

@@ -42,10 +42,15 @@ def cmd_sim(args) -> int:
     from labbench.instruments.sim.bench import start_sim_bench
     from labbench.instruments.sim.dut import load_profile
 
-    servers = start_sim_bench(load_profile(args.dut_profile), host=args.host, base_port=args.port,
+    from labbench.scpi.faults import with_faults
+
+    profile = with_faults(load_profile(args.dut_profile), args.fault or [])
+    servers = start_sim_bench(profile, host=args.host, base_port=args.port,
                               replay=args.replay, real_time=args.real_time)
     for role, server in servers.items():
         print(f"{role:9s} {server.instrument.idn[1]:10s} {server.resource}", flush=True)
+        for spec in (server.faults.specs if server.faults else []):
+            print(f"{'':9s} fault: {spec.describe()}", flush=True)
     print("serving the simulated bench; Ctrl-C stops", flush=True)
     try:
         import time
@@ -99,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dut-profile")
     p.add_argument("--replay", help="the scope replays this capture instead of the DUT's signal")
     p.add_argument("--real-time", action="store_true", help="acquisitions take their real duration")
+    p.add_argument("--fault", action="append", metavar="KIND[:KEY=VALUE,...]",
+                   help="inject a fault (repeatable): drop, stall, truncate, corrupt, garbage, errors, refuse; "
+                        "e.g. drop:match=:WAVeform:DATA?,after=1 (keys: see labbench.scpi.faults)")
     p.set_defaults(func=cmd_sim)
 
     p = sub.add_parser("show", help="what a run file holds")

@@ -1,4 +1,4 @@
-"""Stop requests (Ctrl-C, SIGTERM) that never cut a SCPI command or a run-file write in half.
+"""Stop requests (Ctrl-C, SIGTERM, a step's deadline) that never cut a SCPI command or a run-file write in half.
 
 `held()` wraps what must finish once started: sending one program message, one write to the run
 file, the cleanup that leaves instruments idle. A SIGINT or SIGTERM arriving inside is recorded and
@@ -13,7 +13,8 @@ import threading
 from contextlib import contextmanager
 from typing import Iterator
 
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# SIGALRM too: the runner's per-step deadline must not cut a command or a write in half either
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM) + ((signal.SIGALRM,) if hasattr(signal, "SIGALRM") else ())
 
 
 class _Hold:

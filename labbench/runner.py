@@ -22,6 +22,7 @@ from typing import Any, Callable
 
 from labbench import __version__
 from labbench.errors import AbortRequested, ConfigError, LabbenchError, UsageError
+from labbench.interrupts import held
 from labbench.limits import ERROR, FAIL, PASS, Limits, Metric, judge, load_limits, run_verdict, step_verdict
 from labbench.procedure import Procedure, all_procedures, gather, params_dict, parse_params
 from labbench.store import ABORTED, COMPLETE, ERRORED, RunWriter
@@ -216,10 +217,11 @@ def run(target: str, *, station: str | None = None, limits: str | None = None, d
         status = ABORTED
         say(f"aborted: {exc or 'Ctrl-C'}; instruments left idle")
     finally:
-        _make_idle(bench)
-        if writer is not None:
-            _write_traffic(writer, bench)
-        bench.close()
+        with held(redeliver=False):   # leaving the instruments idle runs to its end, whatever is pressed
+            _make_idle(bench)
+            if writer is not None:
+                _write_traffic(writer, bench)
+            bench.close()
     verdict = run_verdict([r.verdict for r in results]) if status == COMPLETE else ERROR
     if status == COMPLETE and any(r.verdict == ERROR for r in results):
         status = ERRORED
@@ -299,6 +301,7 @@ def _reconnect(bench, roles) -> None:
         except Exception:   # the next step reports the instrument's own error
             continue
         new.session.traffic[:0] = old.session.traffic
+        new.__dict__["_restores"] = old.__dict__.get("_restores", [])   # what leave_idle() must still undo
         bench.instruments[role] = new
 
 
@@ -351,9 +354,10 @@ def _run_step(index: int, total: int, step: PreparedStep, bench, writer: RunWrit
 
 
 def _make_idle(bench) -> None:
+    """Stop acquiring and undo what procedures registered (continuous sweeps ...), on every instrument."""
     for instrument in bench.instruments.values():
         try:
-            instrument.make_idle()
+            getattr(instrument, "leave_idle", instrument.make_idle)()
         except Exception:
             pass
 
