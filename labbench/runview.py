@@ -124,8 +124,9 @@ class CaptureView:
         capture = self.capture(start, stop) if isinstance(key, slice) and key.step in (None, 1) else None
         if capture is not None:
             return capture.values()
-        raw = np.atleast_1d(self._read(key))
-        return self._convert(raw)
+        raw = self._read(key)
+        values = self._convert(np.atleast_1d(raw))
+        return values[0] if np.ndim(raw) == 0 else values
 
     def _bounds(self, key) -> tuple[int, int]:
         if isinstance(key, slice):

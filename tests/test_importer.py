@@ -41,7 +41,9 @@ def uart_runs(tmp_path_factory):
     _real(UART)
     out = tmp_path_factory.mktemp("uart")
     imported = import_file(UART, out=out, sets={"nominal_rate_bps": 115200})
-    replayed = labbench.run("eye-jitter", replay=str(UART), sets={"nominal_rate_bps": "115200"}, out=out)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("LABBENCH_DATA", str(out))           # the run's trend index stays with the test
+        replayed = labbench.run("eye-jitter", replay=str(UART), sets={"nominal_rate_bps": "115200"}, out=out)
     return imported, labbench.open_run(replayed.run_file)
 
 

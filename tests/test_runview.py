@@ -132,7 +132,9 @@ def test_bad_run_files_are_one_line_errors_naming_the_file(tmp_path, capsys, mak
 @pytest.fixture(scope="module")
 def bench_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
-    result = labbench.run("eye-jitter", sets={"points": "200000"}, out=out)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("LABBENCH_DATA", str(out))           # the run's trend index stays with the test
+        result = labbench.run("eye-jitter", sets={"points": "200000"}, out=out)
     assert result.verdict == "PASS", result.summary()
     return labbench.open_run(result.run_file)
 
