@@ -233,3 +233,16 @@ def test_importing_a_run_file_says_it_already_is_one(tmp_path):
                       out=tmp_path, analyze=False)
     with pytest.raises(FileFormatError, match="already a labbench run file"):
         detect_format(run.path)
+
+
+def test_cli_import_writes_a_run_file_and_shows_it(tmp_path, capsys):
+    nrz, dt = _nrz()
+    path = write_keysight_bin(tmp_path / "nrz.bin", [BinWaveform((BinBuffer("float32", nrz),), dt, label="Channel 1")])
+    assert main(["import", str(path), "--out", str(tmp_path / "runs"), "--set", "nominal_rate_bps=1e6"]) == 0
+    out = capsys.readouterr().out
+    (run_file,) = (tmp_path / "runs").glob("*.h5")
+    assert f"-> {run_file}" in out and "step 01_eye-jitter" in out and "bit_rate_bps" in out
+    assert labbench.open_run(run_file)["eye-jitter"].parameters["nominal_rate_bps"] == 1e6
+    assert main(["import", str(path), "--out", str(tmp_path / "raw"), "--procedure", "none"]) == 0
+    (raw_file,) = (tmp_path / "raw").glob("*.h5")
+    assert [s.name for s in labbench.open_run(raw_file)] == ["01_channel-1"]

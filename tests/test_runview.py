@@ -172,3 +172,11 @@ def test_stored_step_draws_eye_bathtub_histogram_and_spectrum(bench_run):
     figures = bench_run["eye-jitter"].figures()
     assert [title for title, _ in figures] == ["Eye diagram", "Bathtub", "TIE histogram", "TIE spectrum"]
     assert all(fig.axes and fig.axes[0].has_data() for _, fig in figures)
+
+
+def test_a_reanalysis_draws_the_same_figures_from_its_new_results(bench_run):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    again = bench_run.reanalyze("eye-jitter", clock_recovery="pll")
+    assert [title for title, _ in again.figures()] == ["Eye diagram", "Bathtub", "TIE histogram", "TIE spectrum"]
