@@ -50,8 +50,9 @@ US = 1e-6
 class Segments:
     """Runs above threshold, as arrays of equal length, ordered in time.
 
-    ``start_s``/``end_s``: threshold crossings; ``width_s``: width between the half-peak-power
-    crossings (NaN where not refined); ``peak_dbm``: highest sample; ``censored``: the segment touches
+    ``start_s``/``end_s``: threshold crossings; ``pulse_start_s`` and ``width_s``: the rising
+    half-peak-power crossing and the width between the half-peak crossings (NaN where not refined);
+    ``peak_dbm``: highest sample; ``censored``: the segment touches
     the start or end of the trace, so its duration is a lower bound. ``dt_s`` is the sample spacing.
     """
 
@@ -62,6 +63,11 @@ class Segments:
     censored: np.ndarray
     dt_s: float
     threshold_dbm: float
+    pulse_start_s: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.pulse_start_s is None:
+            object.__setattr__(self, "pulse_start_s", np.full(self.start_s.shape, np.nan))
 
     @property
     def duration_s(self) -> np.ndarray:
@@ -73,15 +79,22 @@ class Segments:
     def select(self, mask) -> Segments:
         m = np.asarray(mask, dtype=bool)
         return Segments(self.start_s[m], self.end_s[m], self.width_s[m], self.peak_dbm[m], self.censored[m],
-                        self.dt_s, self.threshold_dbm)
+                        self.dt_s, self.threshold_dbm, self.pulse_start_s[m])
+
+    def replace(self, **fields) -> Segments:
+        """A copy with some arrays replaced."""
+        names = ("start_s", "end_s", "width_s", "peak_dbm", "censored", "dt_s", "threshold_dbm", "pulse_start_s")
+        return Segments(*(fields.get(n, getattr(self, n)) for n in names))
 
     @staticmethod
     def concat(parts: list[Segments], dt_s: float, threshold_dbm: float) -> Segments:
         if not parts:
             e = np.empty(0)
             return Segments(e, e, e, e, np.empty(0, bool), dt_s, threshold_dbm)
-        return Segments(*(np.concatenate([getattr(p, f) for p in parts])
-                          for f in ("start_s", "end_s", "width_s", "peak_dbm", "censored")), dt_s, threshold_dbm)
+        cat = {f: np.concatenate([getattr(p, f) for p in parts])
+               for f in ("start_s", "end_s", "width_s", "peak_dbm", "censored", "pulse_start_s")}
+        return Segments(cat["start_s"], cat["end_s"], cat["width_s"], cat["peak_dbm"], cat["censored"], dt_s,
+                        threshold_dbm, cat["pulse_start_s"])
 
 
 def noise_floor_dbm(power_dbm: np.ndarray, *, max_samples: int = 1_000_000) -> float:
@@ -153,15 +166,18 @@ def find_segments(power_dbm: np.ndarray, dt_s: float, *, t0_s: float = 0.0, thre
         bounds = bounds[:-1]
     peak = np.maximum.reduceat(p, bounds)[0::2].astype(np.float64)
     width = np.full(n, np.nan)
+    half_start = np.full(n, np.nan)
     short = (falls - rises) * dt_s <= refine_max_s
     if np.any(short):
-        width[short] = _half_peak_width(p, rises[short], falls[short], peak[short]) * dt_s
+        up, w = _half_peak_edges(p, rises[short], falls[short], peak[short])
+        width[short], half_start[short] = w * dt_s, t0_s + up * dt_s
     return Segments(t0_s + start_idx * dt_s, t0_s + end_idx * dt_s, width, peak, open_start | open_end,
-                    float(dt_s), thr)
+                    float(dt_s), thr, half_start)
 
 
-def _half_peak_width(p: np.ndarray, rises: np.ndarray, falls: np.ndarray, peak_dbm: np.ndarray) -> np.ndarray:
-    """Width in samples between the crossings of half the peak power (−3 dB), linear in mW; NaN when a
+def _half_peak_edges(p: np.ndarray, rises: np.ndarray, falls: np.ndarray,
+                     peak_dbm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rising crossing, width) in samples at half the peak power (−3 dB), linear in mW; NaN when a
     crossing lies outside the trace."""
     lo = np.maximum(rises - 1, 0)
     hi = np.minimum(falls + 1, p.size)  # one sample beyond each side
@@ -175,6 +191,7 @@ def _half_peak_width(p: np.ndarray, rises: np.ndarray, falls: np.ndarray, peak_d
     i1 = pos[first]
     i2 = pos[pos.size - 1 - last_rev]
     out = np.full(rises.size, np.nan)
+    up = np.full(rises.size, np.nan)
     ok = (i1 > 0) & (seg[np.maximum(i1 - 1, 0)] == seg[i1]) & (i2 + 1 < idx.size)
     ok &= seg[np.minimum(i2 + 1, idx.size - 1)] == seg[i2]
     k = np.flatnonzero(ok)
@@ -183,7 +200,8 @@ def _half_peak_width(p: np.ndarray, rises: np.ndarray, falls: np.ndarray, peak_d
     a, b = v[i2[k]], v[i2[k] + 1]
     t_dn = idx[i2[k]] + (a - level[k]) / np.where(a > b, a - b, 1.0)
     out[k] = t_dn - t_up
-    return out
+    up[k] = t_up
+    return up, out
 
 
 class SegmentFinder:
@@ -207,12 +225,13 @@ class SegmentFinder:
         if not len(seg) or not data[0] > self.threshold_dbm:
             return seg
         start, width, cens = seg.start_s.copy(), seg.width_s.copy(), seg.censored.copy()
+        half = seg.pulse_start_s.copy()
         if self._cut is not None:
             start[0], cens[0] = self._cut
-            width[0] = np.nan
+            width[0] = half[0] = np.nan
         else:
             cens[0] = t0 == self.t0_s
-        return Segments(start, seg.end_s, width, seg.peak_dbm, cens, seg.dt_s, seg.threshold_dbm)
+        return seg.replace(start_s=start, width_s=width, censored=cens, pulse_start_s=half)
 
     def add(self, chunk_dbm: np.ndarray) -> None:
         """Feed the next chunk (dBm samples continuing the previous ones)."""
@@ -251,8 +270,7 @@ class SegmentFinder:
                                 refine_max_s=self.refine_max_s)
             seg = self._fix_first(seg, self._carry, self._carry_t0)
             last = seg.select(np.arange(len(seg)) == len(seg) - 1)
-            self._parts.append(Segments(last.start_s, last.end_s, last.width_s, last.peak_dbm, np.ones(1, bool),
-                                        last.dt_s, last.threshold_dbm))
+            self._parts.append(last.replace(censored=np.ones(1, bool)))
             self._carry = self._carry[-1:]
         out = Segments.concat(self._parts, self.dt_s, self.threshold_dbm)
         self._parts = [out]
@@ -348,9 +366,11 @@ def burst_parameters(pulses: Segments, *, burst_gap_s: float = 20e-3, observed_s
     if n == 0:
         raise AnalysisError("radar burst: no radar pulses found")
     dt = pulses.dt_s
-    order = np.argsort(pulses.start_s)
-    t = pulses.start_s[order]
-    w = np.where(np.isfinite(pulses.width_s), pulses.width_s, pulses.duration_s)[order]
+    refined = np.isfinite(pulses.width_s) & np.isfinite(pulses.pulse_start_s)
+    t_all = np.where(refined, pulses.pulse_start_s, pulses.start_s)
+    order = np.argsort(t_all)
+    t = t_all[order]
+    w = np.where(refined, pulses.width_s, pulses.duration_s)[order]
     ends = t + w
     observed = float(observed_s) if observed_s is not None else float(ends[-1] - t[0])
 
@@ -621,6 +641,42 @@ def dfs_timing(dut: Segments, *, channel_selected_s: float, radar_end_s: float, 
     observed = max(0.0, min(trace_end_s, nop_end) - move_limit_end)
     return DfsTiming(domain, float(cac), first, transmitted, float(radar_end_s), float(move), censored,
                      counted, total, lim.closing_free_window_s, int(np.count_nonzero(in_nop)), nop_first, observed)
+
+
+# --------------------------------------------------------------------------------------------------
+# One-call pipelines for procedures
+# --------------------------------------------------------------------------------------------------
+
+def analyze_radar_capture(power_dbm: np.ndarray, dt_s: float, *, t0_s: float = 0.0, domain: str | None = None,
+                          band: str | None = None, threshold_dbm: float | None = None,
+                          radar_level_dbm: float | None = None, level_tolerance_db: float = 3.0,
+                          dut_min_frame_s: float | None = None, radar_window_s: tuple[float, float] | None = None,
+                          burst_gap_s: float = 20e-3, count_tolerance: int = 0) -> RadarMatch:
+    """Fine trace around a radar burst → pulses → radar/DUT split (when any criterion is given) →
+    :class:`BurstParameters` → :func:`classify_radar`. The match carries the burst parameters
+    (``match.burst``: pulse count, width, PRI, last pulse end)."""
+    seg = find_segments(power_dbm, dt_s, t0_s=t0_s, threshold_dbm=threshold_dbm)
+    if radar_level_dbm is not None or dut_min_frame_s is not None or radar_window_s is not None:
+        seg, _ = split_radar_dut(seg, radar_window_s=radar_window_s, radar_level_dbm=radar_level_dbm,
+                                 level_tolerance_db=level_tolerance_db, dut_min_frame_s=dut_min_frame_s)
+    params = burst_parameters(seg, burst_gap_s=burst_gap_s, observed_s=np.asarray(power_dbm).size * dt_s)
+    return classify_radar(params, domain, band, count_tolerance=count_tolerance)
+
+
+def dfs_timing_from_trace(power_dbm: np.ndarray, dt_s: float, *, channel_selected_s: float, radar_end_s: float,
+                          t0_s: float = 0.0, domain: str = "FCC", threshold_dbm: float | None = None,
+                          radar_level_dbm: float | None = None, level_tolerance_db: float = 3.0,
+                          dut_min_frame_s: float | None = None,
+                          radar_window_s: tuple[float, float] | None = None) -> DfsTiming:
+    """Burst-level trace → segments → DUT transmissions (radar removed by the given criteria; with none,
+    every segment is the DUT's) → :func:`dfs_timing`. The trace ends at t0 + (n − 1)·dt."""
+    p = np.asarray(power_dbm)
+    seg = find_segments(p, dt_s, t0_s=t0_s, threshold_dbm=threshold_dbm)
+    if radar_level_dbm is not None or dut_min_frame_s is not None or radar_window_s is not None:
+        _, seg = split_radar_dut(seg, radar_window_s=radar_window_s, radar_level_dbm=radar_level_dbm,
+                                 level_tolerance_db=level_tolerance_db, dut_min_frame_s=dut_min_frame_s)
+    return dfs_timing(seg, channel_selected_s=channel_selected_s, radar_end_s=radar_end_s,
+                      trace_end_s=t0_s + (p.size - 1) * dt_s, domain=domain)
 
 
 # --------------------------------------------------------------------------------------------------

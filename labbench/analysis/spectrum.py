@@ -423,6 +423,15 @@ def ofdm20_psd_w_hz(freq_hz, center_hz: float, channel_power_dbm: float, regrowt
                                                                          regrowth_db) / 10.0)
 
 
+BOLTZMANN_J_K = 1.380649e-23
+
+
+def thermal_noise_dbm(bandwidth_hz: float, noise_figure_db: float = 0.0, temperature_k: float = 290.0) -> float:
+    """Thermal noise power kTB in ``bandwidth_hz`` (use the ENBW) plus a noise figure, in dBm:
+    −174 dBm/Hz at 290 K; an analyzer with NF 10 dB in 100 kHz RBW (ENBW 106.45 kHz) reads −113.7 dBm."""
+    return 10.0 * math.log10(BOLTZMANN_J_K * temperature_k * bandwidth_hz) + 30.0 + noise_figure_db
+
+
 def ble_psd_dbr(offset_hz, floor_dbr: float = -60.0):
     """Shape of a BLE 1M GFSK PSD in dBr: Gaussian with σ = 350 kHz (−20 dB width 1.5 MHz) on a floor."""
     f = np.asarray(offset_hz, dtype=float)

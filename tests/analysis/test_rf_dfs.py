@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from labbench.analysis.dfs import (
-    SegmentFinder, burst_parameters, classify_radar, dfs_timing, find_segments, render_zero_span_dbm,
-    split_radar_dut,
+    SegmentFinder, analyze_radar_capture, burst_parameters, classify_radar, dfs_timing, dfs_timing_from_trace,
+    find_segments, render_zero_span_dbm, split_radar_dut,
 )
 from labbench.analysis.radar_tables import (
     DFS_TIMING, W53_CHANNELS, W56_CHANNELS, cac_time_s, channel_center_hz, check_channel, draw_burst,
@@ -141,6 +141,10 @@ def test_pulses_hidden_under_dut_frames_are_counted_back():
     p = burst_parameters(radar_pulses)
     assert len(dut) == 1 and p.pulse_count == 73 and p.missing_pulses == 3 and p.regular
     assert classify_radar(p, "FCC").best is radar
+    # the same in one call, as a procedure does it
+    match = analyze_radar_capture(tr, 0.1 * US, domain="FCC", radar_level_dbm=RADAR_DBM)
+    assert match.best_key == "FCC-1" and match.burst.pri_s == pytest.approx(700 * US, abs=0.05 * US)
+    assert match.burst.last_pulse_end_s == pytest.approx(burst.end_s, abs=0.05 * US)
 
 
 def test_staggered_pris_are_recovered():
@@ -184,7 +188,7 @@ def test_chunked_segments_equal_one_shot():
         f.add(part)
     chunked = f.finish()
     assert len(chunked) == len(whole)
-    for name in ("start_s", "end_s", "width_s", "peak_dbm", "censored"):
+    for name in ("start_s", "end_s", "width_s", "pulse_start_s", "peak_dbm", "censored"):
         np.testing.assert_allclose(getattr(chunked, name), getattr(whole, name), rtol=0, atol=1e-12, err_msg=name)
     assert whole.censored[-1] and not whole.censored[0]
 
@@ -256,6 +260,17 @@ def test_dfs_timing_known_answers_on_a_fine_trace():
     assert 1.5e-3 <= timing.closing_tx_time_s <= 1.5e-3 + 3 * 2 * dt
     assert timing.nop_tx_count == 0 and not timing.nop_violation
     assert timing.nop_observed_s == pytest.approx(75.0 - re_ - 10.0, abs=1e-9)
+
+
+def test_one_call_timing_equals_the_steps():
+    tr, truth = _scenario()
+    steps, _ = _timing(tr, truth)
+    one = dfs_timing_from_trace(tr, truth["dt"], t0_s=truth["t0"], channel_selected_s=0.0,
+                                radar_end_s=truth["radar_end"], radar_level_dbm=RADAR_DBM,
+                                radar_window_s=(62.0, 62.1))
+    assert one.cac_silence_s == steps.cac_silence_s and one.closing_tx_time_s == steps.closing_tx_time_s
+    assert one.channel_move_time_s == steps.channel_move_time_s
+    assert one.nop_observed_s == pytest.approx(steps.nop_observed_s, abs=1.01 * truth["dt"])  # ends at the last sample
 
 
 def test_etsi_counts_the_whole_closing_aggregate():

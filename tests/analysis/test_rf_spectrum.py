@@ -8,7 +8,7 @@ import pytest
 from labbench.analysis.spectrum import (
     MASK_80211_OFDM_20MHZ, SpectrumTrace, acpr, channel_power, find_peaks, find_spurs, mask_limit_dbr,
     mask_margin, occupied_bandwidth, ofdm20_psd_dbr, ofdm20_psd_w_hz, periodogram_trace, rbw_filtered_dbm,
-    window_enbw_bins,
+    thermal_noise_dbm, window_enbw_bins,
 )
 from labbench.errors import AnalysisError
 
@@ -180,3 +180,8 @@ def test_band_outside_trace_is_an_analysis_error():
 def test_mask_table_is_the_standard_one():
     assert MASK_80211_OFDM_20MHZ == ((9e6, 0.0), (11e6, -20.0), (20e6, -28.0), (30e6, -40.0))
     assert ofdm20_psd_dbr(0.0) == 0.0
+
+
+def test_thermal_noise_is_minus_174_dbm_per_hz():
+    assert thermal_noise_dbm(1.0) == pytest.approx(-173.98, abs=0.01)
+    assert thermal_noise_dbm(106.45e3, 10.0) == pytest.approx(-113.7, abs=0.05)
