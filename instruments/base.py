@@ -56,7 +56,8 @@ class Setting:
     def __get__(self, obj, owner=None):
         if obj is None:
             return self
-        return self.parse(obj.session.query(f"{self._header(obj)}?"))
+        return obj.session.query_as(f"{self._header(obj)}?", self.parse,
+                                    f"a {getattr(self.kind, '__name__', 'value')} for setting {self.name}")
 
     def __set__(self, obj, value) -> None:
         if self.read_only:

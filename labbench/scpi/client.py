@@ -171,25 +171,25 @@ class Session:
             self.identity = text
         return text
 
-    def query_float(self, command: str, timeout_s: float | None = None) -> float:
-        """A numeric reply as float; the instruments' 9.9E37 'not measurable' marker becomes NaN."""
-        def exchange() -> float:
+    def query_as(self, command: str, convert: Callable[[str], T], what: str = "a value",
+                 timeout_s: float | None = None) -> T:
+        """The reply converted by `convert`; a reply it refuses (ValueError) is garbled, so the query
+        is asked once more before a TransferError names the command and what came back."""
+        def exchange() -> T:
             reply = self._query_once(command, timeout_s)
             try:
-                return float(reply.split(",")[0])
+                return convert(reply)
             except ValueError:
-                raise TransferError(f"{self.where()} answered {reply[:60]!r} to '{command}', not a number") from None
-        value = self._repeatable(command, exchange)
+                raise TransferError(f"{self.where()} answered {reply[:60]!r} to '{command}', not {what}") from None
+        return self._repeatable(command, exchange)
+
+    def query_float(self, command: str, timeout_s: float | None = None) -> float:
+        """A numeric reply as float; the instruments' 9.9E37 'not measurable' marker becomes NaN."""
+        value = self.query_as(command, lambda reply: float(reply.split(",")[0]), "a number", timeout_s)
         return float("nan") if abs(value) >= 9.9e37 else value
 
     def query_int(self, command: str) -> int:
-        def exchange() -> int:
-            reply = self._query_once(command)
-            try:
-                return int(float(reply))
-            except ValueError:
-                raise TransferError(f"{self.where()} answered {reply[:60]!r} to '{command}', not an integer") from None
-        return self._repeatable(command, exchange)
+        return self.query_as(command, lambda reply: int(float(reply)), "an integer")
 
     def wait_complete(self, timeout_s: float) -> None:
         """`*OPC?` with its own timeout, for acquisitions longer than the session timeout."""
@@ -336,7 +336,11 @@ class Session:
         with self._timeout(timeout_s):
             self.write(command)
             with self._io(command):
-                head = self._read_exact(2)
+                try:
+                    head = self._read_exact(2)
+                except InstrumentTimeout:
+                    raise InstrumentTimeout(f"{self.where()} did not answer '{command}' within "
+                                            f"{self._res.timeout / 1000:g} s") from None
                 if head[:1] != b"#" or not head[1:2].isdigit():
                     text = head.decode("latin-1")
                     if text.isprintable() and "\n" not in text:
@@ -408,7 +412,8 @@ class Session:
                                         f"{' for ' + repr(command) if command else ''}")
             got = sock.recv_into(view[filled:], min(n - filled, CHUNK_BYTES))
             if got == 0:
-                raise ConnectionLost(f"{self.where()}: connection closed after {filled} of {n} block bytes")
+                raise ConnectionLost(f"{self.where()}: connection closed after {filled} of {n} block bytes"
+                                     f"{' for ' + repr(command) if command else ''}")
             filled += got
             deadline = time.monotonic() + self._res.timeout / 1000.0   # the timeout is per read, as VISA's
 
