@@ -215,7 +215,7 @@ def run(target: str, *, station: str | None = None, limits: str | None = None, d
                     stop_rest = True
     except (KeyboardInterrupt, AbortRequested) as exc:
         status = ABORTED
-        say(f"aborted: {exc or 'Ctrl-C'}; instruments left idle")
+        say(f"aborted: {str(exc) or 'Ctrl-C'}; instruments left idle")
     finally:
         with held(redeliver=False):   # leaving the instruments idle runs to its end, whatever is pressed
             _make_idle(bench)
