@@ -138,7 +138,13 @@ def render_html(run_file: str | Path, procedures: dict[str, type] | None = None)
     run_file = Path(run_file)
     attrs = read_run_attrs(run_file)
     records = read_steps(run_file)
-    procedures = all_procedures() if procedures is None else procedures
+    notes = []
+    if procedures is None:
+        try:
+            procedures = all_procedures()
+        except Exception as exc:   # a procedure module that does not import must not lose the report
+            procedures = {}
+            notes.append(f"procedures could not be loaded ({type(exc).__name__}: {exc}): no figures")
     try:
         alarms = json.loads(str(attrs.get("drift_alarms", "") or "[]"))
     except ValueError:
@@ -154,6 +160,7 @@ def render_html(run_file: str | Path, procedures: dict[str, type] | None = None)
         value = str(run_file) if key is None else attrs.get(key, "")
         out.append(f"<dt>{_esc(label)}</dt><dd>{_esc(value or '-')}</dd>")
     out.append("</dl>")
+    out.extend(f'<p class="note">{_esc(note)}</p>' for note in notes)
 
     out.append('<h2 id="verdicts">Verdicts</h2><table><tr><th>#</th><th>procedure</th><th>verdict</th>'
                "<th>time</th><th>out of limits</th><th>drift alarms</th><th>error</th></tr>")

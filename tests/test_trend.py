@@ -167,3 +167,15 @@ def test_trend_rows_flag_the_step_change(tmp_path, data_dir):
         rows = trend_rows(index, "tj_s")
     assert [r.point.verdict for r in rows] == ["PASS"] * 4 + ["FAIL", "PASS"]
     assert not any(r.alarm for r in rows)       # the FAIL is a FAIL, the return to 7 ps is no drift
+
+
+@pytest.mark.slow
+def test_two_labbench_runs_finishing_together_are_both_indexed(tmp_path, data_dir):
+    """Two `labbench run` processes on one data folder: both runs are in the index afterwards."""
+    command = [sys.executable, "-m", "labbench.cli", "run", "eye-jitter", "-q", "--set", "points=100000"]
+    procs = [subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                              stdin=subprocess.DEVNULL) for _ in range(2)]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0] and not any("warning" in e for e in errors), errors
+    with TrendIndex(data_dir / "trend.sqlite") as index:
+        assert index.run_count() == 2 and len(index.history("tj_s")) == 2
