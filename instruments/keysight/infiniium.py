@@ -10,7 +10,9 @@ from labbench.instruments.keysight.infiniium_wire import (
     WORD_CLIP_HIGH,
     WORD_CLIP_LOW,
     WORD_HOLE_CODE,
+    X_UNITS,
     Y_UNITS,
+    adc_resolution,
     parse_preamble,
 )
 
@@ -23,6 +25,7 @@ class InfiniiumChannel:
     range_v = Setting(":CHANnel{ch}:RANGe", float, unit="V")
     input = Setting(":CHANnel{ch}:INPut", str)
     display = Setting(":CHANnel{ch}:DISPlay", bool)
+    bw_limit = Setting(":CHANnel{ch}:BWLimit", bool, doc="the channel's bandwidth-limit filter (scpi.md §2, I)")
 
     def __init__(self, scope: "Infiniium", index: int):
         self.scope, self.index, self.session = scope, index, scope.session
@@ -36,6 +39,7 @@ class Infiniium(Instrument):
 
     error_query = ":SYSTem:ERRor? STRing"
     channels = 4
+    channel_class = InfiniiumChannel      # a model with other channel ranges declares its own
 
     timebase_scale_s = Setting(":TIMebase:SCALe", float, unit="s/div")
     timebase_position_s = Setting(":TIMebase:POSition", float, unit="s")
@@ -62,7 +66,12 @@ class Infiniium(Instrument):
     def channel(self, index: int) -> InfiniiumChannel:
         if not 1 <= index <= self.channels:
             raise InstrumentError(f"{self.model} has channels 1-{self.channels}, not {index}")
-        return InfiniiumChannel(self, index)
+        return self.channel_class(self, index)
+
+    @property
+    def adc_bits(self) -> int:
+        """Resolution of the model's ADC (infiniium_wire.ADC_BITS)."""
+        return adc_resolution(self.model).bits
 
     def settings(self) -> dict:
         out = settings_of(self)
@@ -89,10 +98,15 @@ class Infiniium(Instrument):
         """How long one acquisition takes at the current settings (record length + trigger wait)."""
         return self.points / self.sample_rate_sa_s
 
-    def acquire(self, channel: int, timeout_s: float | None = None) -> Capture:
-        """`:DIGitize` one channel, wait for it with `*OPC?`, transfer it as WORD."""
+    def digitize(self, channel: int, timeout_s: float | None = None) -> None:
+        """`:DIGitize` one channel and wait for it with `*OPC?` (no transfer: the scope's own
+        measurements and math functions then work on it)."""
         self.session.write(f":DIGitize CHANnel{channel}")
         self.session.wait_complete(timeout_s=timeout_s or self.acquisition_time_s() + 10.0)
+
+    def acquire(self, channel: int, timeout_s: float | None = None) -> Capture:
+        """`:DIGitize` one channel, wait for it with `*OPC?`, transfer it as WORD."""
+        self.digitize(channel, timeout_s)
         capture = self.read_waveform(f"CHANnel{channel}")
         self.session.write(f":CHANnel{channel}:DISPlay ON")   # :DIGitize turned the others off
         return capture
@@ -110,11 +124,13 @@ class Infiniium(Instrument):
                                          timeout_s=max(self.session.timeout_s, preamble.points * 2 / 20e6))
         self.session.check_errors(":WAVeform:DATA?")
         x0 = preamble.x_origin - preamble.x_reference * preamble.x_increment
+        analog = source.upper().startswith("CHAN")     # ADC saturation applies to channels, not to math
         return Capture(
             name=name or source.lower(), data=codes, x0=x0, dx=preamble.x_increment,
-            x_unit="s", y_unit=Y_UNITS.get(preamble.y_units, ""), y_increment=preamble.y_increment,
-            y_origin=preamble.y_origin, y_reference=preamble.y_reference, hole_code=WORD_HOLE_CODE,
-            clip_low=WORD_CLIP_LOW, clip_high=WORD_CLIP_HIGH, instrument=self.idn,
+            x_unit=X_UNITS.get(preamble.x_units, "") or "s", y_unit=Y_UNITS.get(preamble.y_units, ""),
+            y_increment=preamble.y_increment, y_origin=preamble.y_origin, y_reference=preamble.y_reference,
+            hole_code=WORD_HOLE_CODE, clip_low=WORD_CLIP_LOW if analog else None,
+            clip_high=WORD_CLIP_HIGH if analog else None, instrument=self.idn,
             settings={"preamble": preamble.__dict__, "source": source},
         )
 
@@ -126,6 +142,13 @@ class Infiniium(Instrument):
     def vpp_v(self, source: str) -> float:
         return self.measure("VPP", source)
 
+    def vrms_v(self, source: str, *, ac: bool = True, window: str = "DISPlay") -> float:
+        """`:MEASure:VRMS? {DISPlay|CYCLe},{AC|DC},<src>` (P90k-634): AC is the standard deviation."""
+        return self.measure("VRMS", window, "AC" if ac else "DC", source)
+
+    def vaverage_v(self, source: str, *, window: str = "DISPlay") -> float:
+        return self.measure("VAVerage", window, source)
+
     def rise_time_s(self, source: str) -> float:
         return self.measure("RISetime", source)
 
@@ -134,6 +157,32 @@ class Infiniium(Instrument):
 
     def frequency_hz(self, source: str) -> float:
         return self.measure("FREQuency", source)
+
+    # ------------------------------------------------------------ FFT math functions (scpi.md §2)
+    def fft_magnitude(self, function: int, source: str, *, stop_hz: float | None = None,
+                      window: str | None = None, units: str | None = None) -> None:
+        """Define `:FUNCtion<F>:FFTMagnitude <source>` (0 Hz to stop_hz, or to fs/2 when None)."""
+        commands = [f":FUNCtion{function}:FFTMagnitude {source}"]
+        if window:
+            commands.append(f":FUNCtion{function}:FFT:WINDow {window}")
+        if units:
+            commands.append(f":FUNCtion{function}:FFT:VUNits {units}")
+        if stop_hz:
+            commands.append(f":FUNCtion{function}:FFT:STOP {stop_hz!r}")
+        commands.append(f":FUNCtion{function}:DISPlay ON")
+        self.session.write(";".join(commands), check=True)
+
+    def fft_resolution_hz(self, function: int) -> float:
+        return self.session.query_float(f":FUNCtion{function}:FFT:RESolution?")
+
+    def read_fft(self, function: int, name: str | None = None) -> Capture:
+        """The FFT function's result: x in Hz, y in the function's vertical units (dB codes)."""
+        capture = self.read_waveform(f"FUNCtion{function}", name=name)
+        units = self.session.query(f":FUNCtion{function}:FFT:VUNits?").strip().upper()
+        capture.y_unit = {"DBM": "dBm", "DBUV": "dBuV"}.get(units, capture.y_unit)
+        capture.x_unit = "Hz"
+        capture.settings["fft"] = {"units": units, "window": self.session.query(f":FUNCtion{function}:FFT:WINDow?").strip()}
+        return capture
 
     def make_idle(self) -> None:
         self.session.write(":STOP")
