@@ -70,6 +70,26 @@ def test_on_error_stop_skips_the_remaining_steps(tmp_path, data_dir):
     assert "not run" in result.steps[1].error and result.exit_code == 2
 
 
+def test_sigterm_stops_the_nightly_run_cleanly_with_exit_2_and_an_aborted_run_file(tmp_path, data_dir):
+    import signal
+
+    from labbench.store import read_run_attrs
+
+    proc = subprocess.Popen([sys.executable, "-m", "labbench.cli", "run", "nightly", "--out", str(tmp_path / "runs"),
+                             "--json", str(tmp_path / "s.json")], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if "acquiring" in line:
+            proc.send_signal(signal.SIGTERM)
+            break
+    output = "".join(lines) + proc.communicate(timeout=60)[0]
+    assert proc.returncode == 2, output
+    run_file = json.loads((tmp_path / "s.json").read_text())["run_file"]
+    assert read_run_attrs(run_file)["status"] == "aborted"
+
+
 # ---------------------------------------------------------------- end to end
 
 def nightly(tmp_path: Path, name: str, *extra: str) -> tuple[int, dict, ET.Element]:
