@@ -19,7 +19,7 @@ MAX_CLIPPED_FRACTION = 1e-3
 
 @dataclass(frozen=True)
 class EyeJitterParams:
-    nominal_rate_bps: float | None = None   # None: the DUT's rate (simulated bench) or none
+    nominal_rate_bps: float | None = None   # None: the DUT's (profile, or station [dut] serial_rate_bps)
     ber: float = 1e-12
     channel: int = 1
     points: int | None = None               # record length; None: the DUT profile's or 1 Mpts
@@ -50,8 +50,12 @@ class EyeJitter(Procedure):
     def acquire(self, bench, p: EyeJitterParams):
         scope: DSAZ334A = bench.scope
         nominal = p.nominal_rate_bps
-        if nominal is None and bench.profile is not None and bench.replay is None:
-            nominal = float(bench.profile.section("serial").get("rate_bps", 0)) or None
+        if nominal is None and bench.replay is None:
+            # the DUT's rate: from the simulated DUT, or from the station file's [dut] serial_rate_bps
+            if bench.profile is not None:
+                nominal = float(bench.profile.section("serial").get("rate_bps", 0)) or None
+            else:
+                nominal = float(bench.dut.get("serial_rate_bps", 0)) or None
         if bench.replay is None:
             serial = bench.profile.section("serial") if bench.profile else {}
             points = p.points or int(serial.get("points", 1_000_000))
