@@ -13,10 +13,14 @@ Segments. A segment is a run of samples above the detection threshold: by defaul
 noise floor, taken as the median sample. Sample-detected thermal noise has exponential power whose
 median is 1.6 dB below its mean: 15 dB over the median is still crossed with probability ~3e-10 per
 sample (a false pulse now and then over 1e9 samples), 20 dB with ~1e-30. A radar injected at
-threshold + 1 dB (−63 dBm) sits some 30 dB over an analyzer's floor in 8 MHz RBW. Its start and end are where the power crosses the threshold,
-interpolated linearly in mW between the two samples around each crossing; for pulse width the edges
-are refined to half the segment's peak power (−3 dB), also interpolated, which is unbiased for
-rectangular pulses sampled by an averaging (integrate-and-dump) detector.
+threshold + 1 dB (−63 dBm) sits some 30 dB over an analyzer's floor in 8 MHz RBW. A segment's start
+and end are where the power crosses the threshold, interpolated linearly in mW between the two
+samples around each crossing; for pulse width and pulse times the edges are refined to half the
+segment's peak power (−3 dB), also interpolated, which is unbiased for rectangular pulses sampled by
+an averaging (integrate-and-dump) detector. Short pulses need samples shorter than the pulse: an
+averaging detector dilutes a 1 µs pulse in a 50 µs sample by 17 dB, so burst-level traces use the
+peak detector. A zero-span power trace cannot see chirp, and a chirp wider than the RBW shortens the
+pulse seen (use the widest RBW).
 
 Radar or DUT. :func:`split_radar_dut` labels a segment *radar* when every criterion given holds:
 it lies inside the radar window (injection time to last possible radar end); its peak is within
@@ -146,8 +150,8 @@ def find_segments(power_dbm: np.ndarray, dt_s: float, *, t0_s: float = 0.0, thre
         return Segments(e, e, e, e, np.empty(0, bool), float(dt_s), thr)
     thr_mw = 10.0 ** (thr / 10.0)
 
-    def mw(idx):
-        return 10.0 ** (p[idx].astype(np.float64) / 10.0)
+    def mw(idx):  # a hole (NaN) next to a run reads as no power
+        return np.nan_to_num(10.0 ** (p[idx].astype(np.float64) / 10.0), nan=0.0)
 
     # threshold crossings, linear in mW between the samples around each edge
     open_start = rises == 0
@@ -219,7 +223,6 @@ class SegmentFinder:
         self._carry = np.empty(0)
         self._carry_t0 = self.t0_s
         self._cut: tuple[float, bool] | None = None  # (start time, censored) of a run no longer carried whole
-        self._n = 0
 
     def _fix_first(self, seg: Segments, data: np.ndarray, t0: float) -> Segments:
         """A run touching the start of ``data`` began earlier (cut carry) or at the trace start."""
@@ -237,7 +240,6 @@ class SegmentFinder:
     def add(self, chunk_dbm: np.ndarray) -> None:
         """Feed the next chunk (dBm samples continuing the previous ones)."""
         chunk = np.asarray(chunk_dbm).reshape(-1)
-        self._n += chunk.size
         data = np.concatenate((self._carry, chunk)) if self._carry.size else chunk
         t0 = self._carry_t0
         if data.size < 2:
@@ -309,11 +311,12 @@ class BurstParameters:
     ``pri_s`` the dominant pulse interval (pair period for paired signals, spacing inside bursts for
     bursty ones); ``pris_s`` the distinct intervals that recur (2–3 for staggered PRFs);
     ``pulse_count`` the pulses (pairs) of the largest burst; ``bursts`` groups separated by more than
-    ``burst_gap_s``; ``intervals_s`` every start-to-start interval in time order; ``run_lengths`` the pulse counts between interruptions of the dominant interval
-    (hops for frequency-hopping radar). Pulses lost inside a train (hidden under a stronger DUT frame)
-    leave intervals of k·PRI: ``missing_pulses`` counts them, ``pulse_count_estimated`` adds them back
-    and ``regular`` says every interval is the PRI or such a multiple. Staggered trains are taken as
-    seen. ``time_resolution_s`` is the trace's sample spacing.
+    ``burst_gap_s``; ``intervals_s`` every start-to-start interval in time order; ``run_lengths`` the
+    pulse counts between interruptions of the dominant interval (hops for frequency-hopping radar).
+    Pulses lost inside a train (hidden under a stronger DUT frame) leave intervals of k·PRI:
+    ``missing_pulses`` counts them, ``pulse_count_estimated`` adds them back and ``regular`` says every
+    interval is the PRI or such a multiple. Staggered trains are taken as seen. ``time_resolution_s``
+    is the trace's sample spacing.
     """
 
     pulse_count: int
@@ -355,7 +358,8 @@ def _interval_clusters(d: np.ndarray, tol_abs: float, tol_rel: float) -> list[np
     return np.split(s, cut)
 
 
-def burst_parameters(pulses: Segments, *, burst_gap_s: float = 20e-3, observed_s: float | None = None) -> BurstParameters:
+def burst_parameters(pulses: Segments, *, burst_gap_s: float = 20e-3,
+                     observed_s: float | None = None) -> BurstParameters:
     """Estimate width, PRI(s), staggering, pairing and counts from radar pulses (:func:`split_radar_dut`).
 
     Bursts are split at gaps longer than ``burst_gap_s`` (default 20 ms: four times the longest PRI
@@ -432,8 +436,8 @@ def burst_parameters(pulses: Segments, *, burst_gap_s: float = 20e-3, observed_s
         pulse_width_max_s=float(np.max(wb)), pri_s=pri, pris_s=tuple(sorted(pris)), staggered=staggered,
         paired=paired, long_pulse_width_s=long_w, blank_s=blank, bursts=int(counts.size),
         pulses_per_burst=tuple(int(c) for c in counts), intervals_s=tuple(float(x) for x in d_all),
-        run_lengths=runs, missing_pulses=missing, regular=regular, first_pulse_s=float(t[0]), last_pulse_end_s=float(np.max(ends)), observed_s=observed,
-        time_resolution_s=float(dt))
+        run_lengths=runs, missing_pulses=missing, regular=regular, first_pulse_s=float(t[0]),
+        last_pulse_end_s=float(np.max(ends)), observed_s=observed, time_resolution_s=float(dt))
 
 
 @dataclass(frozen=True)
@@ -449,11 +453,13 @@ class RadarCandidate:
 
 @dataclass(frozen=True)
 class RadarMatch:
-    """Best matching radar type (None when nothing matches) and every type within tolerance, best first."""
+    """Best matching radar type (None when nothing matches), every type within tolerance (best first),
+    and the three nearest types that do not match with the parameters that ruled them out."""
 
     best: RadarType | None
     candidates: tuple[RadarCandidate, ...]
     burst: BurstParameters
+    rejected: tuple[RadarCandidate, ...] = ()
 
     @property
     def best_key(self) -> str:
@@ -546,20 +552,20 @@ def classify_radar(burst: BurstParameters, domain: str | None = None, band: str 
 
     A type matches when every parameter lies within its range widened by a tolerance: width ±max(0.15 µs,
     5 %, 1.5 samples); PRI ±max(1 µs, 0.5 %, 2 samples); counts (with pulses lost inside the train added
-    back, :class:`BurstParameters`) ±``count_tolerance``; structure
-    (paired, staggered, hopping, bursty) must agree. ETSI types accept the newer 0.5 µs minimum width.
+    back, :class:`BurstParameters`) ±``count_tolerance``; structure (paired, staggered, hopping, bursty)
+    must agree. ETSI types accept the newer 0.5 µs minimum width.
     Among matches the most specific type (smallest parameter box) is best, so a fixed signal inside a
     variable type's box is named as the fixed one. Identical signals exist across domains (FCC 0,
     ETSI 0, MIC W56 fixed 2 differ by < 1 µs of PRI): pass ``domain`` (and ``band`` for MIC).
     """
-    types = radar_types(domain, band, include_legacy=include_legacy)
-    cands = []
-    for t in types:
+    cands, rejected = [], []
+    for t in radar_types(domain, band, include_legacy=include_legacy):
         dist, reasons = _score(t, burst, count_tolerance)
-        if dist <= 1.0:
-            cands.append(RadarCandidate(t, float(dist), _volume(t), tuple(reasons)))
+        c = RadarCandidate(t, float(dist), _volume(t), tuple(reasons))
+        (cands if dist <= 1.0 else rejected).append(c)
     cands.sort(key=lambda c: (c.volume, c.distance))
-    return RadarMatch(cands[0].radar if cands else None, tuple(cands), burst)
+    rejected.sort(key=lambda c: (len(c.reasons), c.distance))
+    return RadarMatch(cands[0].radar if cands else None, tuple(cands), burst, tuple(rejected[:3]))
 
 
 # --------------------------------------------------------------------------------------------------

@@ -238,7 +238,6 @@ def detect_emitters(sg: Spectrogram, *, threshold_dbm: float | None = None, thre
     width = np.add.reduceat(g_cells * df, starts) / n_sl
     cent_min, cent_max = np.minimum.reduceat(g_cent, starts), np.maximum.reduceat(g_cent, starts)
     t_first, t_last = g_t[starts], np.maximum.reduceat(g_t, starts)
-    slice_power = np.add.reduceat(g_pw * scale, starts) / n_sl
     tot_pw = np.bincount(lab, weights=pw, minlength=nb)
     centre = np.bincount(lab, weights=pw * f[fi], minlength=nb) / tot_pw
     f_lo = ndimage.minimum(f[fi], lab, np.arange(nb))

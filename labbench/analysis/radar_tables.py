@@ -213,7 +213,9 @@ def radar_type(domain: str, name: str) -> RadarType:
 
 
 def fcc_type1_pulses(pri_s: float) -> int:
-    """Pulses in an FCC type 1 burst: N = ⌈(1/360)·(19·10⁶/PRI_µs)⌉ (§1.1; 518 µs → 102, 3066 µs → 18)."""
+    """Pulses in an FCC type 1 burst: N = ⌈(1/360)·(19·10⁶/PRI_µs)⌉ (§1.1).
+
+    518 µs → 102 pulses, 3066 µs → 18 (§7.5)."""
     pri_us = round(pri_s / US, 6)
     return math.ceil(round(19e6 / pri_us / 360.0, 9))
 

@@ -30,7 +30,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage, signal
+from scipy import signal
 
 from labbench.errors import AnalysisError
 
@@ -447,10 +447,11 @@ def rbw_filtered_dbm(fine_freq_hz, psd_w_hz, rbw_hz: float, freq_hz, *,
     read as P·|H(f0−f)|². Returns dBm."""
     ff = np.asarray(fine_freq_hz, dtype=float)
     df = float(ff[1] - ff[0])
-    sigma_hz = rbw_hz / (2.0 * math.sqrt(2.0 * math.log(2.0)))  # |H|² = exp(−4 ln2 (Δf/RBW)²)
-    enbw = GAUSSIAN_RBW_ENBW_RATIO * rbw_hz
-    smoothed = ndimage.gaussian_filter1d(np.asarray(psd_w_hz, dtype=float), sigma_hz / df, mode="constant",
-                                         truncate=6.0) * enbw
+    half = int(math.ceil(3.0 * rbw_hz / df))  # |H|² < 1e-10 beyond ±3 RBW
+    k = np.arange(-half, half + 1) * df
+    h2 = np.exp(-4.0 * math.log(2.0) * (k / rbw_hz) ** 2)  # |H|² of a Gaussian filter, 3 dB width RBW
+    smoothed = signal.fftconvolve(np.asarray(psd_w_hz, dtype=float), h2, mode="same") * df
+    smoothed = np.maximum(smoothed, 0.0)  # FFT round-off can leave tiny negatives far from any signal
     fq = np.asarray(freq_hz, dtype=float)
     out = np.interp(fq, ff, smoothed, left=0.0, right=0.0)
     for f0, p_dbm in tones:

@@ -115,6 +115,15 @@ def test_identical_signals_across_domains_are_all_candidates():
     assert {"FCC-0", "ETSI-0", "MIC-W56-fixed-2"} <= keys
 
 
+def test_signal_outside_every_table_is_unknown_with_reasons():
+    # FCC type 2 widths and PRI but 40 pulses: no FCC type has that many at 200 us
+    burst = draw_burst(radar_type("FCC", "2"), np.random.default_rng(13), t0_s=100 * US, pri_s=200 * US, pulses=40)
+    trace, _ = _capture(burst, 0.1 * US, rng=np.random.default_rng(14))
+    match = classify_radar(burst_parameters(find_segments(trace, 0.1 * US)), "FCC")
+    assert match.best is None and match.best_key == "unknown" and match.candidates == ()
+    assert match.rejected[0].radar.name == "2" and match.rejected[0].reasons == ("pulse count",)
+
+
 def test_width_pri_and_count_of_fcc_type_3():
     burst = draw_burst(radar_type("FCC", "3"), np.random.default_rng(3), t0_s=123.45 * US,
                        pulse_width_s=8.0 * US, pri_s=300.0 * US, pulses=17)
@@ -228,7 +237,8 @@ def _scenario(*, tx_during_cac_s=None, last_tx_after_radar_s=3.0, dt_s=50 * US, 
     dt_s = 76.0 / n
     tr = render_zero_span_dbm(n, dt_s, t0_s=t0, start_s=np.concatenate((f_start, burst.start_s)),
                               end_s=np.concatenate((f_end, burst.start_s + burst.width_s)),
-                              level_dbm=np.concatenate((np.full(f_start.size, DUT_DBM), np.full(burst.start_s.size, RADAR_DBM))),
+                              level_dbm=np.concatenate((np.full(f_start.size, DUT_DBM),
+                                                        np.full(burst.start_s.size, RADAR_DBM))),
                               noise_floor_dbm=NOISE_DBM, detector=detector, rng=rng)
     truth = dict(radar_end=radar_end, f_start=f_start, f_end=f_end, dt=dt_s, t0=t0, burst=burst)
     return tr, truth

@@ -1,5 +1,6 @@
 """Known answers for spectrum analysis (standards.md §4, §7.6; field-reports.md "Spectrum")."""
 
+import functools
 import math
 
 import numpy as np
@@ -17,6 +18,7 @@ FINE = np.arange(FC - 60e6, FC + 60e6 + 1, 2e3)  # 2 kHz grid: far below every R
 NOISE_W_HZ = 10 ** ((-160 - 30) / 10)           # −160 dBm/Hz white floor under the signal
 
 
+@functools.lru_cache(maxsize=None)
 def _ofdm_psd(channel_power_dbm=0.0, regrowth_db=0.0):
     return ofdm20_psd_w_hz(FINE, FC, channel_power_dbm, regrowth_db) + NOISE_W_HZ
 
