@@ -33,6 +33,7 @@ from labbench.tomlfile import line_of, read_toml
 ROLES = ("scope", "analyzer", "current", "rail")
 DRIVERS = {
     "DSAZ334A": "labbench.instruments.keysight.dsaz334a:DSAZ334A",
+    "CX3324A": "labbench.instruments.keysight.cx3324a:CX3324A",
 }
 ROLE_KEYS = {"resource", "driver", "visa_library", "timeout_s"}
 DUT_KEYS = {"model", "serial", "firmware"}
