@@ -34,6 +34,7 @@ ROLES = ("scope", "analyzer", "current", "rail")
 DRIVERS = {
     "DSAZ334A": "labbench.instruments.keysight.dsaz334a:DSAZ334A",
     "CX3324A": "labbench.instruments.keysight.cx3324a:CX3324A",
+    "MSOS604A": "labbench.instruments.keysight.msos604a:MSOS604A",
 }
 ROLE_KEYS = {"resource", "driver", "visa_library", "timeout_s"}
 DUT_KEYS = {"model", "serial", "firmware"}

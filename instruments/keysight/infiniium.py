@@ -177,6 +177,10 @@ class Infiniium(Instrument):
 
     def read_fft(self, function: int, name: str | None = None) -> Capture:
         """The FFT function's result: x in Hz, y in the function's vertical units (dB codes)."""
+        definition = self.session.query(f":FUNCtion{function}?").strip().strip('"')
+        if not definition:
+            raise InstrumentError(f"{self.session.where()}: FUNCtion{function} is not defined; "
+                                  f"call fft_magnitude({function}, <source>) first")
         capture = self.read_waveform(f"FUNCtion{function}", name=name)
         units = self.session.query(f":FUNCtion{function}:FFT:VUNits?").strip().upper()
         capture.y_unit = {"DBM": "dBm", "DBUV": "dBuV"}.get(units, capture.y_unit)
