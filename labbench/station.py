@@ -37,7 +37,7 @@ DRIVERS = {
     "MSOS604A": "labbench.instruments.keysight.msos604a:MSOS604A",
 }
 ROLE_KEYS = {"resource", "driver", "visa_library", "timeout_s"}
-DUT_KEYS = {"model", "serial", "firmware"}
+DUT_KEYS = {"model", "serial", "firmware", "serial_rate_bps"}   # serial_rate_bps: nominal link rate
 _RESOURCE_RE = re.compile(
     r"^(TCPIP\d*::[^:]+::(\d+::SOCKET|hislip\d+(,\d+)?::INSTR|inst\d+::INSTR|INSTR)|"
     r"USB\d*::[^:]+::[^:]+::[^:]+(::\d+)?::INSTR|GPIB\d*::\d+(::\d+)?::INSTR|ASRL[^:]+::INSTR)$",
