@@ -38,7 +38,9 @@ def test_sim_station_dut_is_the_default_simulated_dut():
     from labbench.instruments.sim.dut import load_profile
 
     profile = load_profile()
-    assert load_station(STATIONS / "sim.toml").dut == {"model": profile.model, "serial": profile.serial}
+    dut = load_station(STATIONS / "sim.toml").dut
+    assert (dut["model"], dut["serial"]) == (profile.model, profile.serial)
+    assert dut["serial_rate_bps"] == profile.section("serial")["rate_bps"]
 
 
 def test_every_simulated_role_has_a_known_driver():
