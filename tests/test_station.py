@@ -40,7 +40,7 @@ def test_sim_station_dut_is_the_default_simulated_dut():
     profile = load_profile()
     dut = load_station(STATIONS / "sim.toml").dut
     assert (dut["model"], dut["serial"]) == (profile.model, profile.serial)
-    assert dut["serial_rate_bps"] == profile.section("serial")["rate_bps"]
+    assert float(dut["serial_rate_bps"]) == profile.section("serial")["rate_bps"]
 
 
 def test_every_simulated_role_has_a_known_driver():
