@@ -97,7 +97,7 @@ class RailNoise(Procedure):
         capture.name = "rail"
         capture.attrs.update({
             "nominal_v": p.nominal_v, "trigger_level_v": level, "triggered": scope.triggered(),
-            "adc_bits": scope.adc_bits, "autoranged": autorange,
+            "adc_bits": scope.adc_bits, "autoranged": autorange, "clipped_retries": attempt,
         })
         if p.cross_check:
             capture.attrs["scope_measurements"] = {

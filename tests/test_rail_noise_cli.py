@@ -128,6 +128,14 @@ def test_figures_draw_rail_and_psd_from_the_stored_step(default_run):
     assert titles == ["Rail voltage", "Rail noise PSD"]
 
 
+@pytest.mark.parametrize("wanted_v, step_v", [(0.3e-3, 1e-3), (1e-3, 1e-3), (1.01e-3, 2e-3), (2.1e-3, 5e-3),
+                                              (0.012, 0.02), (0.05, 0.05), (0.051, 0.1)])
+def test_autorange_rounds_the_scale_up_to_the_next_1_2_5_step(wanted_v, step_v):
+    from labbench.procedures.rail_noise import nice_scale_v
+
+    assert nice_scale_v(wanted_v) == pytest.approx(step_v)
+
+
 @pytest.mark.parametrize("args, expected", [
     (["--set", "trigger=sometimes"], "valid values: load-step, auto"),
     (["--set", "bandwidth_hz=200e6"], "must be below half the sample rate"),
