@@ -155,11 +155,9 @@ def parse_number(text: str, special: dict[str, float] | None = None) -> float:
     raise ScpiCommandError(-131, f"unknown suffix {unit!r}")
 
 
-def split_params(text: str) -> list[str]:
-    """Split a parameter list on commas outside quotes."""
-    if not text.strip():
-        return []
-    out, cur, quote = [], [], None
+def split_outside_quotes(text: str, separator: str) -> list[str]:
+    """Split on a separator that is not inside a quoted string (SCPI strings may hold ',' and ';')."""
+    parts, cur, quote = [], [], None
     for ch in text:
         if quote:
             cur.append(ch)
@@ -168,15 +166,22 @@ def split_params(text: str) -> list[str]:
         elif ch in "\"'":
             quote = ch
             cur.append(ch)
-        elif ch == ",":
-            out.append("".join(cur).strip())
+        elif ch == separator:
+            parts.append("".join(cur))
             cur = []
         else:
             cur.append(ch)
     if quote:
         raise ScpiCommandError(-150, "unterminated string")
-    out.append("".join(cur).strip())
-    return out
+    parts.append("".join(cur))
+    return parts
+
+
+def split_params(text: str) -> list[str]:
+    """A parameter list split on commas outside quotes."""
+    if not text.strip():
+        return []
+    return [p.strip() for p in split_outside_quotes(text, ",")]
 
 
 def format_number(value: float) -> str:

@@ -16,6 +16,7 @@ from labbench.scpi.commands import (
     Query,
     ScpiCommandError,
     match_header,
+    split_outside_quotes,
     split_params,
 )
 
@@ -264,20 +265,8 @@ def _valid_mnemonic(text: str) -> bool:
 
 
 def _split_units(line: str) -> list[str]:
-    """Split a program message on ';' outside quotes."""
-    units, cur, quote = [], [], None
-    for ch in line:
-        if quote:
-            cur.append(ch)
-            if ch == quote:
-                quote = None
-        elif ch in "\"'":
-            quote = ch
-            cur.append(ch)
-        elif ch == ";":
-            units.append("".join(cur))
-            cur = []
-        else:
-            cur.append(ch)
-    units.append("".join(cur))
-    return units
+    """Split a program message on ';' outside quotes (an unterminated quote ends the message)."""
+    try:
+        return split_outside_quotes(line, ";")
+    except ScpiCommandError:
+        return [line]
