@@ -17,7 +17,6 @@ from labbench.instruments.keysight import cx3300_dialect as D
 from labbench.instruments.keysight.cx3324a import CX3324A
 
 CHUNK_SAMPLES = 1 << 20
-DEFAULT_SUPPLY_V = 3.0              # CR2032 nominal, when neither the parameter nor the DUT profile says
 PHYSICAL_LIMIT_A = 10.0             # CX3324A: nothing beyond +-10 A can be a measurement
 
 
@@ -34,7 +33,6 @@ class CurrentCaptureParams:
     resolution_bits: int = 16               # 14 or 16 (16 bit up to 10 MSa/s)
     trigger_level_a: float = 1e-3           # rising edge on the channel's current: a wake-up
     trigger_timeout_s: float = 120.0        # how long to wait for the trigger (real time)
-    supply_v: float | None = None           # None: the DUT profile's [power] supply_v, else 3.0 V
     cross_check: bool = True                # also read the instrument's own measurements
 
     def __post_init__(self):
@@ -43,8 +41,6 @@ class CurrentCaptureParams:
                 raise ValueError(f"{name}={getattr(self, name)}: must be positive")
         for name in ("duration_s", "sample_rate_sa_s", "range_a", "trigger_timeout_s"):
             positive(name)
-        if self.supply_v is not None:
-            positive("supply_v")
         if self.resolution_bits not in D.RESOLUTIONS_BITS:
             raise ValueError(f"resolution_bits={self.resolution_bits}: the CX3324A has "
                              f"{' or '.join(map(str, D.RESOLUTIONS_BITS))} bit")
@@ -68,10 +64,8 @@ def acquire_current(bench, p: CurrentCaptureParams, *, ccdf: bool = False) -> Ca
                              range_a=p.range_a, seamless=p.seamless, resolution_bits=p.resolution_bits,
                              trigger_level_a=p.trigger_level_a)
     capture = cx.acquire(p.channel, trigger_timeout_s=p.trigger_timeout_s, name="current")
-    supply_v = p.supply_v
-    if supply_v is None and bench.profile is not None:
-        supply_v = bench.profile.section("power").get("supply_v")
-    capture.attrs["supply_v"] = float(supply_v or DEFAULT_SUPPLY_V)
+    if bench.profile is not None and "supply_v" in bench.profile.section("power"):
+        capture.attrs["supply_v"] = float(bench.profile.section("power")["supply_v"])   # the simulated DUT's
     if p.cross_check:
         capture.attrs["instrument_measurements"] = cx.current_measurements(p.channel)
         if ccdf:
@@ -160,3 +154,27 @@ def capture_stats(capture: Capture, valid: tuple[float, float], envelope_points:
                         lo if count else nan, hi if count else nan, times,
                         np.concatenate(env_max) if env_max else np.empty(0),
                         np.concatenate(env_min) if env_min else np.empty(0))
+
+
+def plot_current_ccdf(ax, level_a, fraction, p99_99_a: float | None = None):
+    """Fraction of time above a current level, log-log. The levels are absolute, not dB above the
+    mean as for RF power (labbench.plots.plot_ccdf): a current's CCDF is read in amperes, e.g. the
+    0.01 % current that sizes the regulator."""
+    level = np.asarray(level_a, dtype=np.float64)
+    q = np.asarray(fraction, dtype=np.float64)
+    keep = (level > 0) & (q > 0)
+    ax.loglog(level[keep], q[keep], label="labbench")
+    if p99_99_a is not None and np.isfinite(p99_99_a):
+        ax.axvline(p99_99_a, color="tab:red", linestyle="--", linewidth=0.8, label=f"0.01 %: {p99_99_a * 1e3:.3g} mA")
+    ax.axhline(1e-4, color="grey", linestyle=":", linewidth=0.8)
+    ax.set_xlabel("current (A)")
+    ax.set_ylabel("fraction of time above")
+    ax.set_title("Current CCDF")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize="small")
+    return ax
+
+
+def metric_value(step, name: str) -> float | None:
+    """A stored step's metric by name (None if it has none)."""
+    return next((m.value for m in step.metrics if m.name == name), None)

@@ -30,6 +30,8 @@ from labbench.procedures._current_capture import (
     CurrentCaptureParams,
     acquire_current,
     clip_limits_a,
+    metric_value,
+    plot_current_ccdf,
     valid_range_a,
 )
 
@@ -118,14 +120,13 @@ class CurrentCcdfProcedure(Procedure):
         """The CCDF in absolute amperes, with the instrument's own points when they were read."""
         from matplotlib.figure import Figure
 
-        from labbench.procedures.current_profile import _plot_current_ccdf
 
         ccdf = step.results.get("ccdf")
         if ccdf is None:
             return []
         fig = Figure(figsize=(6.4, 4.0), layout="constrained")
         ax = fig.subplots()
-        _plot_current_ccdf(ax, ccdf["level_a"], ccdf["fraction_at_or_above"], step)
+        plot_current_ccdf(ax, ccdf["level_a"], ccdf["fraction_at_or_above"], metric_value(step, "current_p99_99_a"))
         cross = step.results.get("cross_check")
         if cross is not None:
             q = np.asarray(cross["instrument_fraction"])

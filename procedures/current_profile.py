@@ -23,14 +23,18 @@ from labbench.procedures._current_capture import (
     acquire_current,
     capture_stats,
     clip_limits_a,
+    metric_value,
+    plot_current_ccdf,
     valid_range_a,
 )
 
 WAKE_TRACE_MAX_SAMPLES = 200_000
+DEFAULT_SUPPLY_V = 3.0                          # CR2032 nominal, when neither the parameter nor the DUT says
 
 
 @dataclass(frozen=True)
 class CurrentProfileParams(CurrentCaptureParams):
+    supply_v: float | None = None               # for energy; None: the DUT profile's [power] supply_v, else 3.0 V
     capacity_mah: float = 225.0                 # battery (CR2032)
     derating: float = 0.8                       # usable fraction of capacity (standards.md §5: 0.7-0.85)
     self_discharge_pct_per_year: float = 0.0
@@ -38,6 +42,8 @@ class CurrentProfileParams(CurrentCaptureParams):
 
     def __post_init__(self):
         super().__post_init__()
+        if self.supply_v is not None and not self.supply_v > 0:
+            raise ValueError(f"supply_v={self.supply_v}: must be positive")
         if not self.capacity_mah > 0:
             raise ValueError(f"capacity_mah={self.capacity_mah}: must be positive")
         if not 0 < self.derating <= 1:
@@ -64,7 +70,7 @@ class CurrentProfileProcedure(Procedure):
     def analyze(self, captures: dict[str, Capture], p: CurrentProfileParams) -> Analysis:
         capture = captures["current"]
         valid = valid_range_a(capture)
-        supply_v = p.supply_v or float(capture.attrs.get("supply_v", 3.0))
+        supply_v = p.supply_v or float(capture.attrs.get("supply_v", DEFAULT_SUPPLY_V))
         profile = analyze_current(
             CaptureValues(capture), capture.dx, x0_s=capture.x0, supply_v=supply_v, capacity_mah=p.capacity_mah,
             derating=p.derating, self_discharge_pct_per_year=p.self_discharge_pct_per_year,
@@ -125,7 +131,7 @@ class CurrentProfileProcedure(Procedure):
         ccdf = r.get("ccdf")
         if ccdf is not None:
             fig, ax = figure((6.4, 4.0))
-            _plot_current_ccdf(ax, ccdf["level_a"], ccdf["fraction_above"], step)
+            plot_current_ccdf(ax, ccdf["level_a"], ccdf["fraction_above"], metric_value(step, "current_p99_99_a"))
             out.append(("Current CCDF", fig))
         spectrum = r.get("spectrum")
         if spectrum is not None:
@@ -151,15 +157,16 @@ def _state_table(profile: CurrentProfile) -> dict:
 
 def _event_table(profile: CurrentProfile) -> dict:
     e = profile.events
-    col = lambda attr: np.array([getattr(x, attr) for x in e], dtype=np.float64)   # noqa: E731
-    tr = lambda attr: np.array([getattr(x.transient, attr) for x in e], dtype=np.float64)   # noqa: E731
-    return {
-        "start_s": col("start_s"), "end_s": col("end_s"), "duration_s": col("duration_s"), "charge_c": col("charge_c"),
-        "energy_j": col("energy_j"), "mean_current_a": col("mean_current_a"), "peak_current_a": col("peak_current_a"),
-        "complete": np.array([x.complete for x in e], dtype=bool), "resume_time_s": tr("resume_time_s"),
-        "rise_time_s": tr("rise_time_s"), "overshoot_pct": tr("overshoot_pct"),
-        "settling_time_s": tr("settling_time_s"), "active_level_a": tr("active_level_a"),
-    }
+
+    def column(get) -> np.ndarray:
+        return np.array([get(x) for x in e], dtype=np.float64)
+
+    table = {name: column(lambda x, n=name: getattr(x, n)) for name in (
+        "start_s", "end_s", "duration_s", "charge_c", "energy_j", "mean_current_a", "peak_current_a")}
+    table["complete"] = np.array([x.complete for x in e], dtype=bool)
+    for name in ("resume_time_s", "rise_time_s", "overshoot_pct", "settling_time_s", "active_level_a"):
+        table[name] = column(lambda x, n=name: getattr(x.transient, n))     # the wake transient
+    return table
 
 
 def _checks(capture: Capture, profile: CurrentProfile) -> dict:
@@ -207,26 +214,6 @@ def _wake_trace(capture: Capture, profile: CurrentProfile) -> dict | None:
 
 
 # ---------------------------------------------------------------- drawing
-
-def _plot_current_ccdf(ax, level_a, fraction, step=None):
-    """Fraction of time above a current level, log-log (absolute levels, not dB above the mean: a
-    current's CCDF is read in amperes, e.g. the 0.01 % current for sizing the regulator)."""
-    level = np.asarray(level_a, dtype=np.float64)
-    q = np.asarray(fraction, dtype=np.float64)
-    keep = (level > 0) & (q > 0)
-    ax.loglog(level[keep], q[keep], label="labbench")
-    if step is not None:
-        p9999 = next((m.value for m in step.metrics if m.name == "current_p99_99_a"), None)
-        if p9999 is not None and np.isfinite(p9999):
-            ax.axvline(p9999, color="tab:red", linestyle="--", linewidth=0.8, label=f"0.01 %: {p9999 * 1e3:.3g} mA")
-    ax.axhline(1e-4, color="grey", linestyle=":", linewidth=0.8)
-    ax.set_xlabel("current (A)")
-    ax.set_ylabel("fraction of time above")
-    ax.set_title("Current CCDF")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize="small")
-    return ax
-
 
 def _plot_current_psd(ax, freq_hz, density_a2_hz, spurs_hz=None):
     """Current noise density in dB re 1 A^2/Hz against frequency, spurs marked."""
