@@ -33,6 +33,7 @@ from labbench.tomlfile import line_of, read_toml
 ROLES = ("scope", "analyzer", "current", "rail")
 DRIVERS = {
     "DSAZ334A": "labbench.instruments.keysight.dsaz334a:DSAZ334A",
+    "N9030B": "labbench.instruments.keysight.n9030b:N9030B",
     "CX3324A": "labbench.instruments.keysight.cx3324a:CX3324A",
     "MSOS604A": "labbench.instruments.keysight.msos604a:MSOS604A",
 }

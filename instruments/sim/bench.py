@@ -21,6 +21,7 @@ class SimSpec:
 
 SIMULATORS: dict[str, SimSpec] = {
     "scope": SimSpec("labbench.instruments.sim.dsaz334a:SimDSAZ334A", "DSAZ334A", 0),
+    "analyzer": SimSpec("labbench.instruments.sim.n9030b:SimN9030B", "N9030B", 1),
     "current": SimSpec("labbench.instruments.sim.cx3324a:SimCX3324A", "CX3324A", 2),
     "rail": SimSpec("labbench.instruments.sim.msos604a:SimMSOS604A", "MSOS604A", 3),
 }
