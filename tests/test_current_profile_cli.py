@@ -241,3 +241,17 @@ def test_current_ccdf_passes_and_agrees_with_the_instruments_own_ccdf(tmp_path, 
     above = cross["instrument_level_a"] >= 1e-5
     np.testing.assert_allclose(cross["labbench_fraction"][above], cross["instrument_fraction"][above],
                                atol=2 / raw.size)
+
+
+def test_current_ccdf_on_a_clipping_range_drops_only_what_the_clipped_samples_falsify(tmp_path, runs_dir):
+    # 100 mA range under 150 mA packets: the peak and the mean are not measured; the 0.01 % level is
+    # (the clipped samples are 0.006 % of the record) and so is the time above 50 mA (below the range)
+    result = run("current-ccdf", sets={"range_a": "0.05"}, out=tmp_path)
+    metrics = {m.name: m for m in result.steps[0].metrics}
+    assert np.isnan(metrics["current_peak_a"].value) and metrics["current_peak_a"].verdict == FAIL
+    assert np.isnan(metrics["current_mean_a"].value)
+    assert np.isfinite(metrics["current_p99_99_a"].value) and np.isfinite(metrics["tx_time_pct"].value)
+    assert result.exit_code == 1
+    with h5py.File(result.run_file) as f:
+        checks = f["steps/01_current-ccdf/results/capture_checks/current"]
+        assert checks["clipped_samples"][()] > 0 and "range limits" in checks.attrs["message"]

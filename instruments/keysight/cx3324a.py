@@ -7,7 +7,7 @@ programming guide was found. That covers acquisition, channels and sensors, trig
 transfer, ``:MEASure:CURRent`` and ``:ANALysis:CCDF``. Check them against the Keysight *CX3300
 Series Programming Guide* before trusting a real instrument's answers. A correction goes into the
 dialect table and reaches this driver and the simulator both. ``COMMAND_STATUS`` lists each
-command's status, for the run file.
+command's status; every capture's settings name the dialect it was read with.
 
 Captures keep the samples exactly as sent. A seamless channel sends REAL,32 amperes: y_increment 1,
 y_origin 0, because no single scale covers both paths. A fixed range sends WORD codes, with the
