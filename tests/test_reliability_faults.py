@@ -129,3 +129,16 @@ def test_a_malformed_fault_table_names_the_profile_and_key():
         rs.serve_scope([{"kind": "drop", "aftr": 1}])
     with pytest.raises(ConfigError, match="kind 'explode' unknown"):
         rs.serve_scope([{"kind": "explode"}])
+
+
+def test_a_fault_profile_reaches_the_simulated_bench_of_labbench_run(tmp_path, runs_dir):
+    # `labbench run --dut-profile faulty.toml` with no station: the in-process simulated bench reads
+    # [[faults]] from the profile like any other section
+    from labbench.instruments.sim.dut import DEFAULT_PROFILE
+
+    profile = tmp_path / "faulty.toml"
+    profile.write_text(f'base = "{DEFAULT_PROFILE}"\n[serial]\npoints = {rs.POINTS}\n'
+                       f'[[faults]]\nkind = "drop"\ninstrument = "DSAZ334A"\ncount = {TRIES}\n')
+    result = run("eye-jitter", dut_profile=str(profile), sets={"cross_check": "false"}, out=runs_dir)
+    assert result.verdict == ERROR and "connection closed after" in result.steps[0].error
+    assert read_run_attrs(result.run_file)["status"] == "error"
