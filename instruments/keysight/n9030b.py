@@ -105,7 +105,8 @@ class N9030B(Instrument):
     sweep_time_auto = Setting(":SENSe:SWEep:TIME:AUTO", bool)
     attenuation_db = Setting(":SENSe:POWer:RF:ATTenuation", float, unit="dB", limits=(0.0, 70.0))
     attenuation_auto = Setting(":SENSe:POWer:RF:ATTenuation:AUTO", bool)
-    reference_level_dbm = Setting(":DISPlay:WINDow:TRACe:Y:SCALe:RLEVel", float, unit="dBm", limits=(-170.0, 30.0))
+    reference_level_dbm = Setting(":DISPlay:WINDow:TRACe:Y:SCALe:RLEVel", float, unit="dBm",
+                                  doc="-170 to +30 dBm at the input, plus the reference-level offset")
     reference_offset_db = Setting(":DISPlay:WINDow:TRACe:Y:SCALe:RLEVel:OFFSet", float, unit="dB",
                                   limits=(-327.6, 327.6), doc="added to every reading: set it to the loss "
                                   "between the DUT and the input and readings are at the DUT")

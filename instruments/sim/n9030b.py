@@ -141,7 +141,8 @@ class SimN9030B(SimInstrument):
             *self._coupled(f"{sense}:POWer[:RF]:ATTenuation", "atten", (0.0, 70.0), lambda s: s.attenuation_db),
             Number(f"{sense}:SWEep:POINts", "points", 1001, POINTS_LIMITS, integer=True),
             Choice(f"{sense}:SWEep:TYPE", "sweep_type", "SWEep", ["SWEep", "FFT"]),
-            Number(":DISPlay:WINDow[1]:TRACe:Y[:SCALe]:RLEVel", "ref_level", 0.0, (-170.0, 30.0)),
+            Command(":DISPlay:WINDow[1]:TRACe:Y[:SCALe]:RLEVel", on_set=self._set_ref_level,
+                    on_query=lambda s, f, p: fmt(s.get("ref_level", default=0.0))),
             Number(":DISPlay:WINDow[1]:TRACe:Y[:SCALe]:RLEVel:OFFSet", "ref_offset", 0.0, (-327.6, 327.6)),
             Choice(f"{sense}:DETector:TRACe<N>", "detector", "NORMal",
                    ["NORMal", "AVERage", "POSitive", "SAMPle", "NEGative"], after_set=self._check_trace),
@@ -353,6 +354,15 @@ class SimN9030B(SimInstrument):
         start = min(self.center_hz - self.span_hz / 2, max(stop - MIN_SPAN_HZ, FREQ_LIMITS_HZ[0]))
         self.set("center", 0.5 * (start + stop))
         self.set("span", stop - start)
+
+    def _set_ref_level(self, sim, sfx, params):
+        """Reference level -170 to +30 dBm at the input, i.e. shifted by the reference-level offset."""
+        value = _one_number(params, "RLEVel")
+        offset = float(self.get("ref_offset", default=0.0))
+        if not (math.isfinite(value) and -170.0 + offset <= value <= 30.0 + offset):
+            raise ScpiCommandError(-222, f"reference level {value:g} dBm outside {-170 + offset:g}..{30 + offset:g} "
+                                         f"(-170..30 dBm plus the {offset:g} dB offset)")
+        self.set("ref_level", value)
 
     def _check_trace(self, sim, sfx, value):
         if sfx and not 1 <= sfx[0] <= 6:
