@@ -240,3 +240,38 @@ def test_each_radar_type_is_classified_from_a_fine_zero_span_trace_of_the_emitte
     elif radar_t.bursts[1] == 1:  # every pulse of the burst seen (pairs count once)
         assert params.pulse_count == b.start_s.size // (2 if radar_t.pair else 1)
     assert math.isfinite(params.pulse_width_s)
+
+
+# ---------------------------------------------------------------- hooks for the scene's detectors
+
+def test_peak_hook_equals_dense_sampling_of_each_bucket():
+    dut, radar, sc = dfs(stop_after_s=0.2)
+    bucket = 4e-3
+    t = np.arange(20001) * bucket
+    f = np.full(t.size, 5260e6)
+    rng = np.random.default_rng(3)
+    # dense looks: 1 ms frames need 20 us, 1 us pulses 0.25 us
+    for emitter, step_s in ((dut, 20 * US), (radar, 0.25 * US)):
+        hook = emitter.peak_power_dbm(f, t, t + bucket, RBW_ZERO_SPAN_HZ)
+        busy = np.flatnonzero(hook > -200)
+        quiet = np.flatnonzero(hook == -np.inf)
+        picked = np.concatenate((rng.choice(busy, min(busy.size, 40), replace=False), rng.choice(quiet, 40)))
+        sub = t[picked, None] + np.arange(int(bucket / step_s)) * step_s
+        dense = zero_span(emitter, 5260e6, sub.ravel()).reshape(sub.shape).max(axis=1)
+        assert np.array_equal(hook[picked], dense)
+    # a pulse in every bucket its burst touches, and nowhere else
+    on = radar.peak_power_dbm(f, t, t + bucket, 8e6) > -100
+    b = sc.test.radar
+    touched = np.concatenate((np.floor(b.start_s / bucket), np.floor((b.start_s + b.width_s) / bucket)))
+    assert np.array_equal(np.flatnonzero(on), np.unique(touched).astype(int))
+
+
+def test_radar_iq_is_rectangular_carrier_pulses_of_the_radar_level():
+    dut, radar, sc = dfs()
+    zero_span(radar, 5260e6, [0.0, 1.0])
+    b = sc.test.radar
+    fs = 40e6
+    assert radar.iq(5260e6, fs, 1000, 10.0, None) is None                       # no pulse in the window
+    x = radar.iq(5260e6, fs, 4000, b.start_s[0] - 10 * US, None)
+    power_dbm = 10 * np.log10(np.abs(x[np.abs(x) > 0]) ** 2)
+    assert np.allclose(power_dbm, -63.0) and np.count_nonzero(x) == pytest.approx(40, abs=1)   # 1 us at 40 MSa/s

@@ -170,6 +170,23 @@ def _in_frames(t: np.ndarray, starts: np.ndarray, width_s) -> np.ndarray:
     return ok & (t < starts[ic] + w[ic])
 
 
+def _overlaps(starts: np.ndarray, ends: np.ndarray, t0: np.ndarray, t1: np.ndarray) -> np.ndarray:
+    """Whether [t0, t1) meets one of the disjoint intervals [starts[i], ends[i]) (sorted)."""
+    if starts.size == 0:
+        return np.zeros(np.shape(t0), dtype=bool)
+    i = np.searchsorted(ends, t0, side="right")          # first interval ending after t0
+    return (i < starts.size) & (starts[np.minimum(i, starts.size - 1)] < t1)
+
+
+def _periodic_overlaps(t0: np.ndarray, t1: np.ndarray, origin_s: float, period_s: float, on_s: float,
+                       lo_s: float, hi_s: float) -> np.ndarray:
+    """Whether [t0, t1) meets a frame [origin + kP, origin + kP + on) inside the window [lo, hi)."""
+    a, b = np.maximum(t0, lo_s), np.minimum(t1, hi_s)
+    k = np.floor((a - origin_s) / period_s)
+    frame = origin_s + k * period_s
+    return (a < b) & ((a < frame + on_s) | (frame + period_s < b))
+
+
 class DfsDut:
     """The DUT's 5 GHz transmitter under DFS (module docstring)."""
 
@@ -178,25 +195,45 @@ class DfsDut:
     def __init__(self, scenario: DfsScenario, name: str = "dut-5ghz"):
         self.scenario, self.name = scenario, name
 
-    def transmitting(self, t_s: np.ndarray, test: DfsTest) -> tuple[np.ndarray, np.ndarray]:
-        """(on the test channel, on the new channel) at each t."""
+    def _moved_s(self, test: DfsTest) -> float:
+        c = self.scenario.config
+        last_closing = float(test.closing_start_s[-1] + c.closing_frame_s) if test.closing_start_s.size else 0.0
+        return max(test.stop_s, last_closing)
+
+    def transmitting(self, t_s: np.ndarray, test: DfsTest, t_stop_s: np.ndarray | None = None
+                     ) -> tuple[np.ndarray, np.ndarray]:
+        """(on the test channel, on the new channel) at each t, or at any time in [t, t_stop) when given."""
         c = self.scenario.config
         t = np.asarray(t_s, dtype=float)
-        traffic = np.mod(t - test.tx_start_s, c.frame_period_s) < c.frame_s
-        on_test = ((t >= test.tx_start_s) & (t < test.stop_s) & traffic) \
-            | _in_frames(t, test.cac_start_s, c.frame_s) \
-            | _in_frames(t, test.closing_start_s, c.closing_frame_s)
-        moved_s = max(test.stop_s, float(test.closing_start_s[-1] + c.closing_frame_s)
-                      if test.closing_start_s.size else test.stop_s)
-        on_new = (t >= moved_s) & traffic & ~on_test
+        moved = self._moved_s(test)
+        if t_stop_s is None:
+            traffic = np.mod(t - test.tx_start_s, c.frame_period_s) < c.frame_s
+            on_test = ((t >= test.tx_start_s) & (t < test.stop_s) & traffic) \
+                | _in_frames(t, test.cac_start_s, c.frame_s) \
+                | _in_frames(t, test.closing_start_s, c.closing_frame_s)
+            return on_test, (t >= moved) & traffic & ~on_test
+        t1 = np.asarray(t_stop_s, dtype=float)
+        on_test = _periodic_overlaps(t, t1, test.tx_start_s, c.frame_period_s, c.frame_s, test.tx_start_s, test.stop_s) \
+            | _overlaps(test.cac_start_s, test.cac_start_s + c.frame_s, t, t1) \
+            | _overlaps(test.closing_start_s, test.closing_start_s + c.closing_frame_s, t, t1)
+        on_new = _periodic_overlaps(t, t1, test.tx_start_s, c.frame_period_s, c.frame_s, moved, math.inf)
         return on_test, on_new
 
     def power_dbm(self, freq_hz, t_s, rbw_hz: float) -> np.ndarray:
+        return self._power(freq_hz, t_s, None, rbw_hz)
+
+    def peak_power_dbm(self, freq_hz, t_start_s, t_stop_s, rbw_hz: float) -> np.ndarray:
+        """Highest power within each [t_start, t_stop) (the scene's peak detector): a frame anywhere in the
+        interval shows at its full level."""
+        return self._power(freq_hz, t_start_s, t_stop_s, rbw_hz)
+
+    def _power(self, freq_hz, t_s, t_stop_s, rbw_hz: float) -> np.ndarray:
         f, t = np.broadcast_arrays(np.asarray(freq_hz, dtype=float), np.asarray(t_s, dtype=float))
         test = self.scenario.observe(f, t)
         if test is None:
             return np.full(f.shape, -np.inf)
-        on_test, on_new = self.transmitting(t, test)
+        t1 = None if t_stop_s is None else np.broadcast_to(np.asarray(t_stop_s, dtype=float), t.shape)
+        on_test, on_new = self.transmitting(t, test, t1)
         p_mw = 10.0 ** (self.scenario.config.dut_level_dbm / 10.0)
         mw = np.zeros(f.shape)
         if on_test.any():
@@ -218,6 +255,18 @@ class RadarEmitter:
     def __init__(self, scenario: DfsScenario, name: str = "radar"):
         self.scenario, self.name = scenario, name
 
+    def _pulse_mw(self, test: DfsTest, k: np.ndarray, f: np.ndarray, rbw_hz: float) -> np.ndarray:
+        """Reading of pulse k at frequency f (module docstring)."""
+        b = test.radar
+        width = b.width_s[k]
+        chirp = np.nan_to_num(b.chirp_hz[k], nan=0.0)
+        carrier = np.where(np.isfinite(b.freq_hz[k]), b.freq_hz[k], test.center_hz)
+        occupied = np.maximum(chirp, 1.0 / width)
+        spread = np.minimum(1.0, GAUSSIAN_RBW_ENBW_RATIO * rbw_hz / occupied)
+        offset = f - carrier
+        return 10.0 ** (self.scenario.config.radar_level_dbm / 10.0) * spread \
+            * np.exp(-FOUR_LN2 * offset ** 2 / (rbw_hz ** 2 + occupied ** 2))
+
     def power_dbm(self, freq_hz, t_s, rbw_hz: float) -> np.ndarray:
         f, t = np.broadcast_arrays(np.asarray(freq_hz, dtype=float), np.asarray(t_s, dtype=float))
         test = self.scenario.observe(f, t)
@@ -227,22 +276,58 @@ class RadarEmitter:
         b = test.radar
         i = np.searchsorted(b.start_s, t, side="right") - 1
         on = (i >= 0) & (t < b.start_s[np.clip(i, 0, None)] + b.width_s[np.clip(i, 0, None)])
-        if not on.any():
-            return out
-        k = i[on]
-        width = b.width_s[k]
-        chirp = np.nan_to_num(b.chirp_hz[k], nan=0.0)
-        carrier = np.where(np.isfinite(b.freq_hz[k]), b.freq_hz[k], test.center_hz)
-        occupied = np.maximum(chirp, 1.0 / width)
-        spread = np.minimum(1.0, GAUSSIAN_RBW_ENBW_RATIO * rbw_hz / occupied)
-        offset = f[on] - carrier
-        mw = 10.0 ** (self.scenario.config.radar_level_dbm / 10.0) * spread \
-            * np.exp(-FOUR_LN2 * offset ** 2 / (rbw_hz ** 2 + occupied ** 2))
-        out[on] = to_dbm(mw)
+        if on.any():
+            out[on] = to_dbm(self._pulse_mw(test, i[on], f[on], rbw_hz))
         return out
 
-    def iq(self, center_hz, sample_rate_hz, n, t0_s, rng):
-        return None
+    def peak_power_dbm(self, freq_hz, t_start_s, t_stop_s, rbw_hz: float) -> np.ndarray:
+        """Highest power within each [t_start, t_stop) (the scene's peak detector): the strongest pulse
+        that overlaps the interval."""
+        f, t0 = np.broadcast_arrays(np.asarray(freq_hz, dtype=float), np.asarray(t_start_s, dtype=float))
+        t1 = np.broadcast_to(np.asarray(t_stop_s, dtype=float), t0.shape)
+        test = self.scenario.observe(f, t0)
+        out = np.full(f.shape, -np.inf)
+        if test is None:
+            return out
+        b = test.radar
+        first = np.searchsorted(b.start_s + b.width_s, t0.ravel(), side="right")   # first pulse ending after t0
+        last = np.searchsorted(b.start_s, t1.ravel(), side="left")                 # pulses starting before t1
+        count = np.maximum(last - first, 0)
+        q = np.flatnonzero(count)
+        if q.size == 0:
+            return out
+        which = np.repeat(q, count[q])
+        k = np.repeat(first[q], count[q]) + (np.arange(which.size) - np.repeat(np.cumsum(count[q]) - count[q], count[q]))
+        mw = self._pulse_mw(test, k, f.ravel()[which], rbw_hz)
+        peak = np.zeros(f.size)
+        np.maximum.at(peak, which, mw)
+        return to_dbm(peak).reshape(f.shape)
+
+    def iq(self, center_hz: float, sample_rate_hz: float, n: int, t0_s: float, rng) -> np.ndarray | None:
+        """Complex baseband (sqrt(mW)) of the pulses in [t0, t0 + n/fs): rectangular carrier pulses at their
+        offset from ``center_hz`` (the scene's RBW filter shapes their edges). A chirped pulse is sent
+        unchirped with the power an 8 MHz RBW (the analyzer's widest, used for DFS) passes of it,
+        min(1, ENBW/chirp), as ``power_dbm`` has it. None when no pulse falls in the window (or no test
+        runs), so the scene can sweep statistically."""
+        test = self.scenario.test
+        if test is None:
+            return None
+        b = test.radar
+        t = t0_s + np.arange(n) / sample_rate_hz
+        i = np.searchsorted(b.start_s, t, side="right") - 1
+        ic = np.clip(i, 0, None)
+        on = (i >= 0) & (t < b.start_s[ic] + b.width_s[ic])
+        carrier = np.where(np.isfinite(b.freq_hz), b.freq_hz, test.center_hz)
+        on &= np.abs(carrier[ic] - center_hz) < 0.45 * sample_rate_hz
+        if not on.any():
+            return None
+        k = ic[on]
+        chirp = np.nan_to_num(b.chirp_hz[k], nan=0.0)
+        spread = np.minimum(1.0, GAUSSIAN_RBW_ENBW_RATIO * 8e6 / np.maximum(chirp, 1.0))
+        x = np.zeros(n, dtype=np.complex128)
+        x[on] = np.sqrt(10.0 ** (self.scenario.config.radar_level_dbm / 10.0) * spread) \
+            * np.exp(2j * np.pi * (carrier[k] - center_hz) * (t[on] - b.start_s[k]))
+        return x
 
 
 def load_dfs_config(profile: DutProfile) -> DfsConfig | None:
