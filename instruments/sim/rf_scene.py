@@ -122,10 +122,11 @@ def ble_channel_hz(channel: int) -> float:
 
 # Shape of the DUT's 802.11 OFDM 20 MHz PSD (|offset| Hz, dBr), linear in dB between points: flat over the
 # 52 occupied subcarriers (+-8.125 MHz), skirts some 9 dB under the transmit mask (standards.md §4:
-# 0 / -20 / -28 / -40 dBr at 9 / 11 / 20 / 30 MHz), the PA's far-out noise beyond. A plausible clean
-# transmitter; `regrowth_db` raises every point from 9 MHz out (a compressed PA).
+# 0 / -20 / -28 / -40 dBr at 9 / 11 / 20 / 30 MHz), the PA's far-out noise beyond, filtered off past
+# 100 MHz (nothing beyond 120 MHz). A plausible clean transmitter; `regrowth_db` raises every point from
+# 9 MHz out (a compressed PA).
 OFDM20_SHAPE_DBR = ((0.0, 0.0), (8.0e6, 0.0), (8.6e6, -10.0), (9.0e6, -22.0), (11e6, -29.0), (20e6, -37.0),
-                    (30e6, -49.0), (40e6, -56.0), (60e6, -62.0))
+                    (30e6, -49.0), (40e6, -56.0), (60e6, -62.0), (100e6, -80.0), (120e6, -100.0))
 BLE_SIGMA_HZ = 350e3          # BLE 1M GFSK: Gaussian PSD, -20 dB width ~1.5 MHz
 BLE_FLOOR_DBR = -65.0
 SHAPE_GRID_HZ = 10e3          # fine grid the PSD is held on for the RBW convolution
@@ -177,9 +178,9 @@ class DutTransmitter:
         if self.power_mw <= 0:
             return np.full(offset.shape, -np.inf)
         if rbw_hz < 3 * SHAPE_GRID_HZ:      # the PSD is flat on this scale: density x noise bandwidth
-            reading = np.interp(offset, self.offsets_hz, self.psd_mw_hz) * ENBW_PER_RBW * rbw_hz
+            reading = np.interp(offset, self.offsets_hz, self.psd_mw_hz, left=0.0, right=0.0) * ENBW_PER_RBW * rbw_hz
         else:
-            reading = np.interp(offset, self.offsets_hz, self._reading_grid(rbw_hz))
+            reading = np.interp(offset, self.offsets_hz, self._reading_grid(rbw_hz), left=0.0, right=0.0)
         return mw_to_dbm(reading)
 
     def iq(self, center_hz: float, sample_rate_hz: float, n: int, t0_s: float, rng: np.random.Generator):
