@@ -14,7 +14,8 @@ type from the power-vs-time trace.
 
 DUT behaviour, t from channel selection (standards.md §1):
 - silent for its channel availability check, ``cac_s`` (0: the domain's, 60 s, or 600 s for ETSI on
-  channels overlapping 5600-5650 MHz); a faulty DUT may send ``cac_frames_s`` during it;
+  channels overlapping 5600-5650 MHz), and ``tx_delay_s`` more (its first beacon); a faulty DUT may send
+  ``cac_frames_s`` during the check;
 - then traffic: ``frame_s`` frames every ``frame_period_s`` (802.11 OFDM 20 MHz at ``dut_level_dbm``);
 - the radar burst comes ``radar_after_cac_s`` after the domain's CAC (the test's timing, not the DUT's);
 - traffic goes on until ``stop_after_s`` after the burst ends, then ``closing_frames_s`` control frames
@@ -65,6 +66,7 @@ class DfsConfig:
     frame_s: float = 1.5e-3
     frame_period_s: float = 5e-3
     cac_s: float = 0.0                   # the DUT's own CAC; 0: the domain's
+    tx_delay_s: float = 0.05             # first frame this long after its CAC (the next beacon time)
     cac_frames_s: list = field(default_factory=list)    # fault: frames during the CAC, s after selection
     stop_after_s: float = 0.05           # traffic continues this long after the burst ends
     closing_frames_s: list = field(default_factory=lambda: [0.25, 0.5, 0.75, 1.0, 1.25])
@@ -76,8 +78,8 @@ class DfsConfig:
         radar_type(self.domain, self.radar_type)  # UsageError naming the valid types
         if not (self.frame_s > 0 and self.frame_period_s >= self.frame_s and self.closing_frame_s > 0):
             raise ValueError("need frame_s > 0, frame_period_s >= frame_s and closing_frame_s > 0")
-        if self.radar_after_cac_s < 0 or self.stop_after_s < 0 or self.cac_s < 0:
-            raise ValueError("radar_after_cac_s, stop_after_s and cac_s must be >= 0")
+        if min(self.radar_after_cac_s, self.stop_after_s, self.cac_s, self.tx_delay_s) < 0:
+            raise ValueError("radar_after_cac_s, stop_after_s, cac_s and tx_delay_s must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -87,7 +89,7 @@ class DfsTest:
     channel: int
     center_hz: float
     selected_s: float
-    dut_cac_s: float
+    dut_silent_s: float
     radar: RadarBurst
     stop_s: float                        # traffic ends
     closing_start_s: np.ndarray
@@ -95,7 +97,7 @@ class DfsTest:
 
     @property
     def tx_start_s(self) -> float:
-        return self.selected_s + self.dut_cac_s
+        return self.selected_s + self.dut_silent_s
 
     @property
     def radar_end_s(self) -> float:
@@ -153,7 +155,7 @@ class DfsScenario:
                            pulses=c.radar_pulses or None)
         end = burst.end_s
         return DfsTest(channel=channel, center_hz=center, selected_s=t0_s,
-                       dut_cac_s=c.cac_s or cac_time_s(c.domain, channel), radar=burst,
+                       dut_silent_s=(c.cac_s or cac_time_s(c.domain, channel)) + c.tx_delay_s, radar=burst,
                        stop_s=end + c.stop_after_s,
                        closing_start_s=end + np.sort(np.asarray(c.closing_frames_s, dtype=float)),
                        cac_start_s=t0_s + np.sort(np.asarray(c.cac_frames_s, dtype=float)))
