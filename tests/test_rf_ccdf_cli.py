@@ -16,7 +16,7 @@ import pytest
 from conftest import PROFILES
 from labbench.errors import AnalysisError
 from labbench.procedure import parse_params
-from labbench.procedures.ccdf import RfCcdf
+from labbench.procedures.ccdf import RfCcdf, ccdf_of_dbm
 from labbench.store import read_captures, read_step
 
 METRICS = ["avg_power_dbm", "ccdf_10pct_db", "ccdf_1pct_db", "ccdf_0p1pct_db", "ccdf_0p01pct_db", "papr_db"]
@@ -101,6 +101,25 @@ def test_figures_show_both_curves_and_the_reference(default_run):
     assert [title for title, _ in figures] == ["CCDF"]
     labels = {line.get_label() for line in figures[0][1].axes[0].get_lines()}
     assert labels >= {"labbench (zero span)", "analyzer (PSTatistic)", "reference"}
+
+
+def test_ccdf_of_dbm_samples_gives_the_complex_gaussian_known_answers_and_the_exact_average():
+    # 2e6 exponential powers (complex Gaussian noise) in dBm around +13 dBm: standards.md §7.4 levels;
+    # the average from the counts against the sample-by-sample mean in watts
+    rng = np.random.default_rng(4)
+    power_mw = rng.exponential(20.0, 2_000_000)
+    dbm = (10 * np.log10(power_mw)).astype(np.float32)
+    result = ccdf_of_dbm(dbm)
+    exact_mean_dbm = 10 * np.log10(np.mean(10 ** (dbm.astype(np.float64) / 10)))
+    assert result.avg_power_dbm == pytest.approx(exact_mean_dbm, abs=0.005)
+    assert result.ccdf_10pct_db == pytest.approx(3.622, abs=0.03)
+    assert result.ccdf_1pct_db == pytest.approx(6.632, abs=0.06)
+    assert result.ccdf_0p1pct_db == pytest.approx(8.393, abs=0.15)     # 2000 samples above: ~0.05 dB rms
+    assert result.prob_at_avg == pytest.approx(math.exp(-1), abs=0.002)
+    assert result.papr_db == pytest.approx(float(dbm.max()) - exact_mean_dbm, abs=0.005)
+    assert math.isfinite(result.ccdf_0p0001pct_db)                      # 1e-6 of 2e6: the 2nd largest sample
+    assert math.isnan(ccdf_of_dbm(dbm[:500_000]).ccdf_0p0001pct_db)    # half a sample: too short to say
+    assert result.sample_count == 2_000_000
 
 
 @pytest.mark.slow
