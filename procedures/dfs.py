@@ -23,7 +23,8 @@ some 30 dB over the floor), each placed on the analyzer's clock (`:SYSTem:PON:TI
 - ``nop``: coarse, the 30 min non-occupancy period after that.
 Virtual time on the simulated bench: the whole hour of test takes seconds.
 
-Analysis: runs over 20 dB above each capture's noise (its 10th percentile) are transmissions or pulses.
+Analysis: runs over 20 dB above each capture's noise (:func:`noise_dbm`, capped at kTB + 30 dB) are
+transmissions or pulses.
 In ``radar`` the short ones (< ``dut_min_frame_s``, radar pulses are 0.5-110 us) are radar, the rest the
 DUT. The radar burst's width, PRI and count give its type (labbench.analysis.dfs.classify_radar, within
 the domain, and the band for MIC); pulses the DUT's frames may hide at either end of the train widen the
@@ -44,6 +45,7 @@ import numpy as np
 from labbench.analysis.dfs import (
     Segments, burst_parameters, classify_radar, dfs_timing, find_segments, split_radar_dut,
 )
+from labbench.analysis.spectrum import GAUSSIAN_RBW_ENBW_RATIO, thermal_noise_dbm
 from labbench.analysis.radar_tables import (
     BAND_CHANNELS, DFS_TIMING, DOMAINS, FCC6_SEQUENCE_S, RadarType, cac_time_s, check_channel, radar_type,
     radar_types,
@@ -55,7 +57,9 @@ from labbench.procedure import Analysis, Procedure, choices
 
 US = 1e-6
 MAX_POINTS = 20001
-THRESHOLD_DB = 20.0               # over each capture's noise (10th percentile): see the module docstring
+THRESHOLD_DB = 20.0               # over each capture's noise (noise_dbm): see the module docstring
+NOISE_CEILING_DB = 30.0           # noise figure and peak-detector excess that noise never exceeds
+MERGE_GAP_S = 2e-6                # runs closer than this are one transmission (merge_dips)
 FINE_PRE_S = 2e-3                 # the radar capture starts this long before the expected burst
 FINE_POST_S = 3e-3                # ... and ends this long after its longest possible end
 EDGE_LOOK = 10                    # pulse positions checked for DUT frames at each end of the train
@@ -287,26 +291,59 @@ class Dfs(Procedure):
 
 # ---------------------------------------------------------------- helpers (pure)
 
-def segments(cap: Capture) -> Segments:
-    """Runs more than THRESHOLD_DB over the capture's noise (10th percentile) on its own time axis; the
-    stitched radar capture is taken sweep by sweep at each sweep's own start."""
+def noise_dbm(cap: Capture) -> float:
+    """The capture's noise. Peak detector: its 1st percentile (the peak of many looks at noise varies by a
+    dB or two, and a DUT busy 99 % of the time still leaves the floor visible). Average or sample detector
+    (noise spreads over tens of dB below its mean): the median (the DUT must be off half of the time). Never
+    above kTB in the RBW's noise bandwidth + NOISE_CEILING_DB + the attenuation, so a capture the DUT fills
+    from end to end cannot pass for noise."""
     values = cap.values()
     finite = values[np.isfinite(values)]
     if finite.size < 2:
         raise AnalysisError(f"capture '{cap.name}' holds no readings")
-    threshold = float(np.percentile(finite[:: max(1, finite.size // 1_000_000)], 10)) + THRESHOLD_DB
+    peak = str(cap.settings.get("detector", "")).upper().startswith("POS")
+    floor = float(np.percentile(finite[:: max(1, finite.size // 1_000_000)], 1 if peak else 50))
+    rbw = float(cap.settings.get("rbw_hz") or 8e6)
+    ceiling = thermal_noise_dbm(GAUSSIAN_RBW_ENBW_RATIO * rbw) + NOISE_CEILING_DB \
+        + float(cap.settings.get("attenuation_db") or 0.0)
+    return min(floor, ceiling)
+
+
+def segments(cap: Capture) -> Segments:
+    """Runs more than THRESHOLD_DB over the capture's noise (:func:`noise_dbm`) on its own time axis; the
+    stitched radar capture is taken sweep by sweep at each sweep's own start."""
+    values = cap.values()
+    threshold = noise_dbm(cap) + THRESHOLD_DB
     starts = cap.attrs.get("sweep_starts_s")
-    if not starts or len(starts) == 1:
-        return find_segments(values, cap.dx, t0_s=cap.x0, threshold_dbm=threshold)
-    per = int(cap.attrs["samples_per_sweep"])
-    first = float(starts[0])
-    offsets = [float(s) - first for s in starts]
-    contiguous = all(abs(o - k * per * cap.dx) <= cap.dx / 2 for k, o in enumerate(offsets))
-    if contiguous:                # one record: pulses across sweep boundaries stay whole
-        return find_segments(values, cap.dx, t0_s=cap.x0, threshold_dbm=threshold)
-    parts = [find_segments(values[k * per:(k + 1) * per], cap.dx, t0_s=cap.x0 + o, threshold_dbm=threshold)
-             for k, o in enumerate(offsets)]
-    return Segments.concat(parts, cap.dx, threshold)
+    per = int(cap.attrs.get("samples_per_sweep") or values.size)
+    offsets = [float(s) - float(starts[0]) for s in starts] if starts else [0.0]
+    if all(abs(o - k * per * cap.dx) <= cap.dx / 2 for k, o in enumerate(offsets)):
+        found = find_segments(values, cap.dx, t0_s=cap.x0, threshold_dbm=threshold)   # one record
+    else:                         # sweeps with gaps between them: each on its own clock
+        found = Segments.concat([find_segments(values[k * per:(k + 1) * per], cap.dx, t0_s=cap.x0 + o,
+                                               threshold_dbm=threshold) for k, o in enumerate(offsets)],
+                                cap.dx, threshold)
+    return merge_dips(found, MERGE_GAP_S)
+
+
+def merge_dips(seg: Segments, gap_s: float) -> Segments:
+    """Runs less than ``gap_s`` apart as one: a noise-like transmission (OFDM) dips below the threshold
+    now and then for a fraction of a microsecond, which must not cut a frame into pulse-sized pieces.
+    Radar pulses are at least 50 us apart (W53 pair blanks; PRIs >= 150 us)."""
+    if len(seg) < 2:
+        return seg
+    new = np.concatenate(([True], seg.start_s[1:] - seg.end_s[:-1] >= gap_s))
+    if new.all():
+        return seg
+    first = np.flatnonzero(new)
+    last = np.r_[first[1:], len(seg)] - 1
+    merged = first != last
+    width = seg.width_s[first].copy()
+    width[merged] = np.nan                    # a joined run is no pulse: no half-peak width
+    return Segments(seg.start_s[first], seg.end_s[last], width,
+                    np.maximum.reduceat(seg.peak_dbm, first),
+                    np.logical_or.reduceat(seg.censored, first), seg.dt_s, seg.threshold_dbm,
+                    np.where(merged, np.nan, seg.pulse_start_s[first]))
 
 
 def _sorted(seg: Segments, order: np.ndarray) -> Segments:
