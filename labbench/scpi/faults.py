@@ -34,6 +34,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from labbench.errors import ConfigError, UsageError
+from labbench.scpi.instrument import ERROR_QUEUE_DEPTH
 
 log = logging.getLogger("labbench.sim.faults")
 
@@ -56,7 +57,7 @@ class FaultSpec:
     stall_s: float = 3600.0
     mode: str = "prefix"
     text: str = "\xfe\x7f@!garbage?"
-    n: int = 31
+    n: int = ERROR_QUEUE_DEPTH + 1     # one more than the queue holds: it overflows (-350)
     code: int = -200
     duration_s: float = 0.0
     connections: int = 0
