@@ -110,3 +110,21 @@ def test_a_dropped_client_is_forgotten(scope_sim):
     with socket.create_connection((scope_sim.host, scope_sim.port), timeout=5) as s2:
         s2.sendall(b"*IDN?\n")
         assert b"DSAZ334A" in s2.recv(4096)
+
+
+@pytest.mark.parametrize("line, code", [
+    (":TIMebase:SCALe 1e400", -222),                          # infinity is not a setting
+    (":ACQuire:SRATe 10;:DIGitize CHANnel1", -221),           # 1 Mpts at 10 Sa/s spans 1e15 bits
+    (":ACQuire:POINts 2e9;:DIGitize CHANnel1", -221),         # more than the simulator renders
+    (":MEASure:RJDJ:BER E99", -222),
+])
+def test_legal_but_unsimulatable_requests_are_refused_not_attempted(sim, line, code):
+    ask(sim, line)
+    assert errors(sim)[0] == code
+    assert ask(sim, "*IDN?").startswith("KEYSIGHT")
+
+
+def test_driver_reports_a_refused_acquisition_with_the_instruments_reason(scope):
+    scope.sample_rate_sa_s = 10.0
+    with pytest.raises(Exception, match=r":DIGitize CHANnel1.*-221.*bits of the serial link"):
+        scope.acquire(1)

@@ -24,7 +24,9 @@ class DSAZ334A(Infiniium):
 
     def setup_serial_capture(self, channel: int, *, amplitude_v: float, rate_bps: float, points: int,
                              sample_rate_sa_s: float = 80e9) -> None:
-        """Configure for a serial-data eye: 50-ohm input, the signal over ~6 of 8 divisions, max rate."""
+        """Configure for a serial-data eye: 50-ohm input, the signal over ~6 of 8 divisions, max rate.
+        The colour-grade display is put back as it was when the instrument is left idle."""
+        self.remember("color_grade")
         ch = self.channel(channel)
         ch.input = "DC50"
         ch.scale_v = max(amplitude_v / 6.0, 1e-3)

@@ -103,6 +103,7 @@ class Infiniium(Instrument):
         measurements and math functions then work on it)."""
         self.session.write(f":DIGitize CHANnel{channel}")
         self.session.wait_complete(timeout_s=timeout_s or self.acquisition_time_s() + 10.0)
+        self.session.check_errors(f":DIGitize CHANnel{channel}")   # a refused acquisition says why here
 
     def acquire(self, channel: int, timeout_s: float | None = None) -> Capture:
         """`:DIGitize` one channel, wait for it with `*OPC?`, transfer it as WORD."""

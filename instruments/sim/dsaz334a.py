@@ -10,7 +10,10 @@ from labbench.errors import ConfigError
 from labbench.instruments.sim.dut import DutProfile, load_profile, section_dataclass
 from labbench.instruments.sim.infiniium import INVALID, Record, SimInfiniium
 from labbench.instruments.sim.serial_link import SerialLink, SerialWaveform, render_record
-from labbench.scpi.commands import Command, Query, format_number, parse_number
+from labbench.scpi.commands import Command, Query, ScpiCommandError, format_number, parse_number
+
+
+MAX_SIMULATED_BITS = 5e7     # bits rendered per acquisition (about 400 MB of edge data)
 
 
 class SimDSAZ334A(SimInfiniium):
@@ -78,6 +81,10 @@ class SimDSAZ334A(SimInfiniium):
         if self.replay is not None:
             values = np.asarray(self.replay.values, dtype=np.float64)
             return values[:n], self.replay.x_origin_s, self.replay.x_increment_s
+        bits = n * dt_s * self.link.actual_rate_bps
+        if bits > MAX_SIMULATED_BITS:
+            raise ScpiCommandError(-221, f"{n} points at {1 / dt_s:.4g} Sa/s span {bits:.3g} bits of the serial "
+                                         f"link; this simulator renders at most {MAX_SIMULATED_BITS:.0e}")
         rng = np.random.default_rng([self.link.seed, self.acquisitions])
         t_start = float(rng.uniform(0, 1e-9))
         wave = SerialWaveform.generate(self.link, t_start + (n + 64) * dt_s, rng, fir=self._channel_fir(dt_s),
@@ -146,7 +153,10 @@ class SimDSAZ334A(SimInfiniium):
 
     def _set_ber(self, sim, sfx, params):
         text = (params[0] if params else "E12").upper().lstrip("E")
-        self.set("rjdj_ber", int(parse_number(text)))
+        exponent = parse_number(text)
+        if not (3 <= exponent <= 18) or exponent != int(exponent):
+            raise ScpiCommandError(-222, f"RJDJ:BER E{text}: E3 to E18")
+        self.set("rjdj_ber", int(exponent))
 
     def _tjrjdj(self) -> str:
         """TJ at the BER from the transmitter's jitter as generated: RJ the random part's rms, DJ its

@@ -29,6 +29,7 @@ from labbench.scpi.commands import (
     Query,
     ScpiCommandError,
     format_number,
+    parse_integer,
     parse_number,
     split_params,
 )
@@ -72,6 +73,7 @@ class SimInfiniium(SimInstrument):
     scale_limits = (1e-3, 1.0)
     offset_limits = (-4.0, 4.0)
     max_bandwidth_hz = 33e9
+    max_simulated_points = 250_000_000   # the instrument holds more; the simulator's memory does not
     bw_limit_hz = 20e6              # I: the `:CHANnel<N>:BWLimit` filter (the usual ripple bandwidth)
 
     def __init__(self, real_time: bool = False):
@@ -318,6 +320,9 @@ class SimInfiniium(SimInstrument):
                 raise ScpiCommandError(-114, f"CHANnel{c}")
         srate = self.get("srate", default=self.max_sample_rate)
         n = int(self.get("points", default=1_000_000))
+        if n > self.max_simulated_points:
+            raise ScpiCommandError(-221, f"{n} points: this simulator synthesizes at most "
+                                         f"{self.max_simulated_points:,} per acquisition")
         dt = 1.0 / srate
         self.acquisitions += 1
         for c in channels:
@@ -349,8 +354,8 @@ class SimInfiniium(SimInstrument):
         rec = self.record(self.wf_source())
         codes = rec.codes
         if params:
-            start = int(parse_number(params[0])) - 1 if params else 0
-            size = int(parse_number(params[1])) if len(params) > 1 else codes.size - start
+            start = parse_integer(params[0]) - 1 if params else 0
+            size = parse_integer(params[1]) if len(params) > 1 else codes.size - start
             if not (0 <= start < codes.size) or size < 0:
                 raise ScpiCommandError(-222, f"start {start + 1} / size {size} outside 1..{codes.size}")
             codes = codes[start:start + size]

@@ -155,6 +155,14 @@ def parse_number(text: str, special: dict[str, float] | None = None) -> float:
     raise ScpiCommandError(-131, f"unknown suffix {unit!r}")
 
 
+def parse_integer(text: str) -> int:
+    """An integer parameter (NR1, or NR3 with no fraction); non-finite or huge values are -222."""
+    value = parse_number(text)
+    if not math.isfinite(value) or abs(value) > 2 ** 62:
+        raise ScpiCommandError(-222, f"{text.strip()[:30]!r} is not a usable integer")
+    return int(round(value))
+
+
 def split_outside_quotes(text: str, separator: str) -> list[str]:
     """Split on a separator that is not inside a quoted string (SCPI strings may hold ',' and ';')."""
     if '"' not in text and "'" not in text:      # the usual case, and junk of any length, at C speed
@@ -261,7 +269,9 @@ def Number(pattern: str, name: str, default: float, limits: tuple[float, float] 
         return int(round(value)) if integer and math.isfinite(value) else value
 
     def check(value: float) -> None:
-        if limits and math.isfinite(value) and not (limits[0] <= value <= limits[1]):
+        if not math.isfinite(value):
+            raise ScpiCommandError(-222, f"{pattern} {value} is not a finite number")
+        if limits and not (limits[0] <= value <= limits[1]):
             raise ScpiCommandError(-222, f"{pattern} {value:g} outside {limits[0]:g}..{limits[1]:g}")
 
     fmt = (lambda v: str(int(v)) if math.isfinite(v) else "9.99999E+37") if integer else format_number
