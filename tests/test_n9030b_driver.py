@@ -261,3 +261,14 @@ def test_the_analyzers_channel_power_and_obw_agree_with_labbench_on_its_trace(sa
     assert theirs_chp == pytest.approx(ours_chp, abs=0.15)
     assert theirs_obw == pytest.approx(ours_obw, rel=0.01)          # 99 % of 16.6 MHz, edges on the skirts
     assert ours_obw == pytest.approx(16.6e6, rel=0.02)
+
+
+def test_configure_resets_the_amplitude_an_earlier_procedure_left(sa):
+    """The reference-level offset, reference level and attenuation belong to the mode: `:CONFigure:SANalyzer`
+    keeps them, so configure_spectrum sets them every time (a 30 dB offset left behind would shift every
+    reading of the next procedure)."""
+    sa.configure_spectrum(CENTER_HZ, 80e6, reference_offset_db=30.0, reference_level_dbm=26.0, attenuation_db=20.0)
+    assert (sa.reference_offset_db, sa.reference_level_dbm, sa.attenuation_db) == (30.0, 26.0, 20.0)
+    sa.configure_zero_span(5.5e9, 1.0)
+    assert (sa.reference_offset_db, sa.reference_level_dbm, sa.attenuation_auto) == (0.0, 0.0, True)
+    assert sa.attenuation_db == 10.0

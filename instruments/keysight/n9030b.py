@@ -134,14 +134,18 @@ class N9030B(Instrument):
                            average_count: int | None = None, reference_level_dbm: float | None = None,
                            reference_offset_db: float | None = None, attenuation_db: float | None = None) -> None:
         """Swept spectrum (or zero span with span_hz = 0): `:CONFigure:SANalyzer` presets it, then every
-        given setting (None leaves the preset's or auto value). Each write is checked, so a refused value
-        raises naming the setting."""
+        given setting (None leaves the preset's or auto value). The amplitude settings belong to the mode,
+        not the measurement, so the preset would keep whatever an earlier procedure left; they are set
+        here every time: reference-level offset (0 dB unless given), reference level (0 dBm at the input
+        unless given), attenuation (auto unless given). Each write is checked, so a refused value raises
+        naming the setting."""
         self.session.write(":CONFigure:SANalyzer", check=True)
-        if reference_offset_db is not None:
-            self.reference_offset_db = reference_offset_db
-        if reference_level_dbm is not None:
-            self.reference_level_dbm = reference_level_dbm
-        if attenuation_db is not None:
+        offset = 0.0 if reference_offset_db is None else float(reference_offset_db)
+        self.reference_offset_db = offset
+        self.reference_level_dbm = offset if reference_level_dbm is None else reference_level_dbm
+        if attenuation_db is None:
+            self.attenuation_auto = True
+        else:
             self.attenuation_db = attenuation_db
         self.center_hz = center_hz
         self.span_hz = span_hz
