@@ -45,11 +45,10 @@ import numpy as np
 from labbench.analysis.dfs import (
     Segments, burst_parameters, classify_radar, dfs_timing, find_segments, split_radar_dut,
 )
-from labbench.analysis.spectrum import GAUSSIAN_RBW_ENBW_RATIO, thermal_noise_dbm
 from labbench.analysis.radar_tables import (
-    BAND_CHANNELS, DFS_TIMING, DOMAINS, FCC6_SEQUENCE_S, RadarType, cac_time_s, check_channel, radar_type,
-    radar_types,
+    DFS_TIMING, DOMAINS, FCC6_SEQUENCE_S, RadarType, cac_time_s, check_channel, radar_type, radar_types,
 )
+from labbench.analysis.spectrum import GAUSSIAN_RBW_ENBW_RATIO, thermal_noise_dbm
 from labbench.capture import Capture
 from labbench.errors import AnalysisError, UsageError
 from labbench.instruments.keysight.n9030b import N9030B

@@ -14,7 +14,7 @@ from labbench.analysis.interference import BLE_ADV_CHANNELS
 from labbench.analysis.radar_tables import channel_center_hz, fcc_type1_pulses, radar_types
 from labbench.analysis.spectrum import SpectrumTrace, channel_power, thermal_noise_dbm
 from labbench.errors import ConfigError
-from labbench.instruments.sim.dfs_scenario import DfsScenario, build_dfs, dfs_channel_at, load_dfs_config
+from labbench.instruments.sim.dfs_scenario import build_dfs, dfs_channel_at, load_dfs_config
 from labbench.instruments.sim.dut import DutProfile, load_profile
 from labbench.instruments.sim.rf_emitters import (
     BleAdvertiser, MicrowaveOven, WifiAccessPoint, build_environment,

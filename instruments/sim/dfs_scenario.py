@@ -23,8 +23,8 @@ DUT behaviour, t from channel selection (standards.md §1):
 - it never returns to the channel in this test (the 30 min non-occupancy period is kept).
 
 Radar pulses: rectangular in time at ``radar_level_dbm`` (threshold + 1 dB, −63 dBm for the FCC −64 dBm
-threshold). Through a Gaussian RBW filter a pulse at offset Δf reads P·min(1, ENBW/B)·exp(−4 ln2 (Δf/RBW)²),
-B the larger of its chirp and 1/width (and RBW² + B² in place of RBW² in the exponent): a chirped pulse's power is taken as spread over its chirp for its
+threshold). Through a Gaussian RBW filter a pulse at offset Δf reads P·min(1, ENBW/B)·exp(−4 ln2 Δf²/(RBW² + B²)),
+B the larger of its chirp and 1/width: a chirped pulse's power is taken as spread over its chirp for its
 whole width (a zero-span trace shows its full width, a few dB lower). Frequency-hopping types (FCC 6,
 MIC W56 hopping) keep only hops within ±4 MHz of the channel centre, which an 8 MHz RBW sees whole.
 """
@@ -215,7 +215,8 @@ class DfsDut:
                 | _in_frames(t, test.closing_start_s, c.closing_frame_s)
             return on_test, (t >= moved) & traffic & ~on_test
         t1 = np.asarray(t_stop_s, dtype=float)
-        on_test = _periodic_overlaps(t, t1, test.tx_start_s, c.frame_period_s, c.frame_s, test.tx_start_s, test.stop_s) \
+        on_test = _periodic_overlaps(t, t1, test.tx_start_s, c.frame_period_s, c.frame_s, test.tx_start_s,
+                                     test.stop_s) \
             | _overlaps(test.cac_start_s, test.cac_start_s + c.frame_s, t, t1) \
             | _overlaps(test.closing_start_s, test.closing_start_s + c.closing_frame_s, t, t1)
         on_new = _periodic_overlaps(t, t1, test.tx_start_s, c.frame_period_s, c.frame_s, moved, math.inf)
@@ -299,7 +300,8 @@ class RadarEmitter:
         if q.size == 0:
             return out
         which = np.repeat(q, count[q])
-        k = np.repeat(first[q], count[q]) + (np.arange(which.size) - np.repeat(np.cumsum(count[q]) - count[q], count[q]))
+        within = np.arange(which.size) - np.repeat(np.cumsum(count[q]) - count[q], count[q])
+        k = np.repeat(first[q], count[q]) + within          # every pulse overlapping each interval
         mw = self._pulse_mw(test, k, f.ravel()[which], rbw_hz)
         peak = np.zeros(f.size)
         np.maximum.at(peak, which, mw)
