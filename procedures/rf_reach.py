@@ -52,7 +52,9 @@ class RfReachParams:
     path_loss_model: str = choices("free-space", "log-distance", "itu-p1238", default="log-distance")
     path_loss_exponent: float = 3.0        # log-distance only
     floors: int = 0                        # itu-p1238 (office) only: floors between the two ends
-    required_range_m: float | None = None  # the range the product needs: range_m's low limit (see analyze)
+    required_range_m: float | None = None  # the reach the product needs: the link margin there goes into the
+                                           # results, and range_m carries it as its low limit (the limits
+                                           # file's range_m entry, when there is one, is what is judged)
     cross_check: bool = True               # also read the analyzer's own CHP, OBW and ACP
 
     def __post_init__(self):
@@ -129,7 +131,7 @@ class RfReach(Procedure):
                            distance_m=p.required_range_m)
         m = self.metric
         range_metric = m("range_m", link.range_m)
-        if p.required_range_m is not None:      # the parameter is the limit when the limits file gives none
+        if p.required_range_m is not None:      # carried on the metric; labbench.limits.judge applies the file's
             range_metric = Metric(range_metric.name, range_metric.value, range_metric.unit, low=p.required_range_m)
         metrics = [
             m("channel_power_dbm", chp.power_dbm), m("obw_hz", obw.obw_hz), m("mask_margin_db", mask.margin_db),

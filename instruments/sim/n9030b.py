@@ -33,7 +33,7 @@ import numpy as np
 
 from labbench.instruments.sim import sa_measurements as sam
 from labbench.instruments.sim.dut import DutProfile, load_profile
-from labbench.instruments.sim.rf_scene import AVERAGE_TYPES, RfScene, SweepSpec, dbm_to_mw, mw_to_dbm
+from labbench.instruments.sim.rf_scene import RfScene, SweepSpec, dbm_to_mw, mw_to_dbm
 from labbench.scpi.block import encode_header
 from labbench.scpi.commands import (
     Action,
@@ -663,4 +663,4 @@ def combine_sweeps(rows_dbm: np.ndarray, trace_type: str, average_type: str, ave
     return mw_to_dbm(dbm_to_mw(rows_dbm).mean(axis=0))
 
 
-__all__ = ["SimN9030B", "combine_sweeps", "auto_rbw_hz", "AVERAGE_TYPES"]
+__all__ = ["SimN9030B", "combine_sweeps", "auto_rbw_hz"]

@@ -77,7 +77,8 @@ class RadioConfig:
     center_hz: float | None = None      # overrides the channel's centre
     tx_power_dbm: float = 16.0          # conducted channel power at the DUT's antenna port
     path_loss_db: float = 30.0          # cable and pad from the DUT's port to the analyzer input
-    regrowth_db: float = 0.0            # spectral regrowth: skirts beyond 9 MHz raised by this much (OFDM)
+    regrowth_db: float = 0.0            # a compressed PA: skirts from 9 MHz out raised this much (OFDM), and
+                                        # the waveform's peaks clipped (soft_clip), pulling its CCDF left
     enabled: bool = True                # False: the DUT does not transmit
     seed: int = 21
 
