@@ -272,3 +272,17 @@ def test_configure_resets_the_amplitude_an_earlier_procedure_left(sa):
     sa.configure_zero_span(5.5e9, 1.0)
     assert (sa.reference_offset_db, sa.reference_level_dbm, sa.attenuation_auto) == (0.0, 0.0, True)
     assert sa.attenuation_db == 10.0
+
+
+def test_the_dut_transmits_while_the_analyzer_is_tuned_to_its_channel_and_listens_during_a_band_survey(sa):
+    """[radio] transmit = "when-tuned": the simulated DUT's continuous-TX test mode follows the analyzer."""
+    def dut_reading_dbm(center_hz, span_hz):
+        sa.configure_spectrum(center_hz, span_hz, rbw_hz=300e3, points=1101, detector="AVERage",
+                              average_type="RMS", trace_type="AVERage", average_count=10, attenuation_db=10.0)
+        capture = sa.sweep()
+        at_dut = np.abs(capture.x() - CENTER_HZ) < 5e6          # the oven's line sits above 2438 MHz: stay below
+        return float(np.median(capture.values()[at_dut & (capture.x() < CENTER_HZ)]))
+
+    floor_300k = -174.0 + SimN9030B.noise_figure_db + 10.0 + 10 * math.log10(1.0645 * 300e3)
+    assert dut_reading_dbm(CENTER_HZ, 60e6) > floor_300k + 50       # tuned: the OFDM flat top, ~-31 dBm
+    assert dut_reading_dbm(2.445e9, 110e6) < floor_300k + 3         # survey of 2390-2500 MHz: nothing at 2437

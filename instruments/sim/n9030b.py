@@ -520,7 +520,7 @@ class SimN9030B(SimInstrument):
             offsets, bws, states = (self.acp_list(k) for k in ("acp_offsets", "acp_obws", "acp_states"))
             cbw = float(self.get("acp_cbw", default=2e6))
             reach = max([cbw / 2] + [o + b / 2 for o, b, s in zip(offsets, bws, states) if s])
-            f, mw, rbw = self._meas_sweep("acp", 2.0 * reach * 1.05)
+            f, mw, rbw = self._meas_sweep("acp", 2.0 * reach)      # the outermost channel edges at the span's
             carrier, _ = sam.channel_power(f, mw, self.center_hz, cbw, rbw)
             out = [carrier]
             for o, b, s in zip(offsets, bws, states):

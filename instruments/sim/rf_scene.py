@@ -9,7 +9,9 @@ without it the bucket is sub-sampled (`PEAK_SUBSAMPLES`).
 
 The scene holds the DUT's transmitter from the profile's `[radio]` section (802.11 OFDM 20 MHz with its
 spectral-mask shape, or BLE 1M GFSK; TX power, channel, path loss/attenuation to the analyzer, spectral
-regrowth) and whatever `instruments/sim/rf_emitters.py` builds from `[environment]` and `[dfs]`.
+regrowth), transmitting continuously while the analyzer is tuned to its channel and listening during a
+survey of the band (`RfScene.dut_transmits`), and whatever `instruments/sim/rf_emitters.py` builds from
+`[environment]` and `[dfs]`.
 
 Virtual time (`now_s`) starts at 0 when the simulator is powered on and advances by each sweep's sweep
 time: a 70 s zero-span sweep returns at once and reports 70 s.
@@ -54,7 +56,8 @@ WAVEFORM_MAX_SAMPLES = 1 << 23      # ... and at most this many per sweep
 DETECTORS = ("NORM", "AVER", "POS", "SAMP", "NEG")
 AVERAGE_TYPES = ("LOG", "RMS", "SCAL")
 
-WIFI24_BAND_HZ = (2.4e9, 2.4835e9)
+TUNED_OFFSET_HZ = 5e6        # the DUT's test mode follows the analyzer (RfScene.dut_transmits): centred on
+TUNED_SPAN_HZ = 100e6        # its channel, at most five 20 MHz channels wide (ACP out to +-50 MHz)
 
 
 def dbm_to_mw(dbm):
@@ -80,11 +83,15 @@ class RadioConfig:
     regrowth_db: float = 0.0            # a compressed PA: skirts from 9 MHz out raised this much (OFDM), and
                                         # the waveform's peaks clipped (soft_clip), pulling its CCDF left
     enabled: bool = True                # False: the DUT does not transmit
+    transmit: str = "when-tuned"        # "when-tuned": continuous TX while the analyzer is tuned to its channel,
+                                        # listening otherwise (a band survey); "always"
     seed: int = 21
 
     def __post_init__(self):
         if self.standard not in ("802.11-ofdm-20", "ble"):
             raise ValueError(f"standard {self.standard!r}: use '802.11-ofdm-20' or 'ble'")
+        if self.transmit not in ("when-tuned", "always"):
+            raise ValueError(f"transmit {self.transmit!r}: use 'when-tuned' or 'always'")
         if self.center_hz is None:
             valid = range(1, 15) if self.standard != "ble" else range(0, 40)
             if self.channel not in valid:
@@ -138,6 +145,7 @@ class DutTransmitter:
     """The DUT's transmitter, continuous (test mode), seen at the analyzer input."""
 
     kind = "dut"
+    on = True              # transmitting now (the scene sets it per sweep, RadioConfig.transmit)
 
     def __init__(self, radio: RadioConfig):
         self.radio = radio
@@ -176,7 +184,7 @@ class DutTransmitter:
 
     def power_dbm(self, freq_hz, t_s, rbw_hz: float):
         offset = np.asarray(freq_hz, dtype=np.float64) - self.carrier_hz
-        if self.power_mw <= 0:
+        if self.power_mw <= 0 or not self.on:
             return np.full(offset.shape, -np.inf)
         if rbw_hz < 3 * SHAPE_GRID_HZ:      # the PSD is flat on this scale: density x noise bandwidth
             reading = np.interp(offset, self.offsets_hz, self.psd_mw_hz, left=0.0, right=0.0) * ENBW_PER_RBW * rbw_hz
@@ -186,7 +194,7 @@ class DutTransmitter:
 
     def iq(self, center_hz: float, sample_rate_hz: float, n: int, t0_s: float, rng: np.random.Generator):
         shift = self.carrier_hz - center_hz
-        if self.power_mw <= 0 or abs(shift) > sample_rate_hz / 2 + self.bandwidth_hz:
+        if self.power_mw <= 0 or not self.on or abs(shift) > sample_rate_hz / 2 + self.bandwidth_hz:
             return None
         t = t0_s + np.arange(n) / sample_rate_hz
         if self.radio.standard == "ble":
@@ -325,6 +333,15 @@ class RfScene:
     def advance(self, dt_s: float) -> None:
         self.now_s += float(dt_s)
 
+    def dut_transmits(self, center_hz: float, span_hz: float) -> bool:
+        """Whether the DUT transmits during a sweep: always, or (transmit = "when-tuned") while the analyzer
+        is tuned to its channel (centre within TUNED_OFFSET_HZ of the carrier, span at most TUNED_SPAN_HZ),
+        as an operator runs continuous-TX test mode for the measurements on its channel and leaves it
+        listening for a survey of the band. Nothing else tells a simulated DUT what the test wants."""
+        if self.radio.transmit == "always":
+            return True
+        return abs(center_hz - self.dut.carrier_hz) <= TUNED_OFFSET_HZ and span_hz <= TUNED_SPAN_HZ
+
     def floor_mw(self, rbw_hz: float, attenuation_db: float) -> float:
         """Thermal floor in the RBW filter's noise bandwidth: -174 dBm/Hz + NF + attenuation (dB for dB:
         the input attenuator sits before the first mixer)."""
@@ -358,6 +375,7 @@ class RfScene:
     def sweep(self, spec: SweepSpec, n_sweeps: int = 1) -> np.ndarray:
         """Detected readings (dBm at the analyzer input), shape (n_sweeps, points); the clock advances
         by n_sweeps x sweep time."""
+        self.dut.on = self.dut_transmits(spec.center_hz, spec.span_hz)
         rows = []
         for _ in range(n_sweeps):
             t0 = self.now_s
@@ -411,6 +429,7 @@ class RfScene:
     def power_samples_mw(self, center_hz: float, bandwidth_hz: float, n: int, attenuation_db: float) -> np.ndarray:
         """Instantaneous power (mW) of n samples through a Gaussian filter of 3 dB bandwidth
         bandwidth_hz, as the analyzer's power statistics take them; the clock advances by their span."""
+        self.dut.on = self.dut_transmits(center_hz, 0.0)
         fs = max(WAVEFORM_MIN_RATE_HZ, 2.5 * bandwidth_hz)
         pad = int(math.ceil(4.0 * fs / bandwidth_hz)) + 8
         t0 = self.now_s
