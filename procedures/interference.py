@@ -7,9 +7,10 @@ start on the analyzer's clock). A 2 ms row resolves a microwave oven's mains-rat
 VBW = RBW/10 averaged in power (`:AVERage:TYPE RMS`), sample detector: each reading averages ten looks, so
 the cells of a noise-like burst (OFDM, GFSK through the RBW: Rayleigh) do not fade below the threshold
 and cut it into pieces; the mean power is unchanged. The survey is of the air: the DUT is
-meant to be listening (on the simulated bench it is in receive while the analyzer sweeps the whole band);
-when it does transmit in the survey it shows as a Wi-Fi emitter on its channel at its own level, counted
-in the occupancy (air time is air time) but never as an interferer.
+meant to be listening (the simulated DUT, `[radio] transmit = "when-tuned"`, transmits only while the
+analyzer is tuned to its channel, so it listens through a survey of the band); when it does transmit in
+the survey it shows as a Wi-Fi emitter on its channel at its own level, counted in the occupancy (air
+time is air time) but never as an interferer.
 
 DUT signal: a separate 40 MHz sweep around the DUT's channel (100 kHz RBW, RMS-averaged over
 ``signal_sweeps``) gives its channel power over 20 MHz, the S of the SIR, at the analyzer input like the
