@@ -8,6 +8,7 @@
     data.to_xarray(0, 5000)                      # DataArray with its time axis and units
     step.figures()                               # the procedure's plots of the stored results
     again = run.reanalyze("eye-jitter", limits={"tj_s": {"high": 20e-12}}, clock_recovery="pll")
+                                                 # tj_s's limit replaced, the default file's others kept
 
 Nothing here writes to the run file; every read opens the file and closes it again, so a run still being
 written (or killed) can be looked at. pandas and xarray are needed only for `.metrics` and
@@ -345,9 +346,14 @@ class Run:
                   **params) -> Reanalysis:
         """Recompute a step's metrics from its stored captures with the current code, no instrument.
 
-        `limits`: a limits file, a Limits, a {metric: {"low": .., "high": ..}} (or (low, high)) mapping for
-        this step's procedure, or None for the default limits file (as `labbench reanalyze`). `params`
-        override the stored parameters (e.g. clock_recovery="pll", loop_bandwidth_hz=4e6).
+        `limits`:
+        - None: the default limits file (as `labbench reanalyze`);
+        - a mapping {metric: {"low": .., "high": ..}} (or (low, high); None: no limit, the metric is
+          reported, not judged) for this step's procedure: those metrics' limits replace the default
+          file's, every other metric keeps its default limits;
+        - a limits file (path) or a Limits: replaces the limits altogether (as `labbench reanalyze
+          --limits`): a metric the file does not name is not judged.
+        `params` override the stored parameters (e.g. clock_recovery="pll", loop_bandwidth_hz=4e6).
         """
         from labbench.reanalyze import reanalyze_step
 
@@ -363,6 +369,8 @@ class Run:
 
 
 def _limits(limits, procedure: str) -> Limits:
+    """The Limits a reanalysis judges with (see `Run.reanalyze`): a mapping overrides the default file's
+    limits of the metrics it names, a file or Limits replaces them."""
     from labbench.limits import load_limits
     from labbench.runner import DEFAULT_LIMITS
 
@@ -379,12 +387,20 @@ def _limits(limits, procedure: str) -> Limits:
         if unknown:
             raise ConfigError(f"limits for {procedure or 'a data-only step'}: unknown metric(s) {', '.join(unknown)}; "
                               f"metrics: {', '.join(known) or 'none'}")
-        table = {}
+        default = load_limits(DEFAULT_LIMITS)
+        table = dict(default.for_procedure(procedure))
         for metric, bound in limits.items():
-            if isinstance(bound, Mapping):
+            if bound is None:
+                low = high = None
+            elif isinstance(bound, Mapping):
+                extra = sorted(set(bound) - {"low", "high"})
+                if extra:
+                    raise ConfigError(f"limits for {procedure}.{metric}: unknown key(s) {', '.join(extra)}; "
+                                      "give low and/or high")
                 low, high = bound.get("low"), bound.get("high")
             else:
                 low, high = bound
             table[metric] = (None if low is None else float(low), None if high is None else float(high))
-        return Limits("<notebook>", "", {procedure: table})
+        return Limits(f"{default.path} with {', '.join(limits)} from the notebook", default.product,
+                      {**default.table, procedure: table})
     return load_limits(limits)

@@ -180,3 +180,32 @@ def test_a_reanalysis_draws_the_same_figures_from_its_new_results(bench_run):
     matplotlib.use("Agg")
     again = bench_run.reanalyze("eye-jitter", clock_recovery="pll")
     assert [title for title, _ in again.figures()] == ["Eye diagram", "Bathtub", "TIE histogram", "TIE spectrum"]
+
+
+def test_reanalyze_mapping_limits_override_the_default_file_for_those_metrics_only(bench_run):
+    from labbench.limits import load_limits
+    from labbench.runner import DEFAULT_LIMITS
+
+    default = load_limits(DEFAULT_LIMITS).for_procedure("eye-jitter")
+    again = bench_run.reanalyze("eye-jitter", limits={"tj_s": {"high": 20e-12}})
+    bounds = {m.name: (m.low, m.high) for m in again.metric_list}
+    assert bounds["tj_s"] == (None, 20e-12)
+    assert {name: bounds[name] for name in default if name != "tj_s"} == {k: v for k, v in default.items()
+                                                                         if k != "tj_s"}
+    assert len(default) > 5                      # the default file judges many more metrics than tj_s
+    loose = bench_run.reanalyze("eye-jitter", limits={"rj_rms_s": None})          # None: no limit
+    rj = next(m for m in loose.metric_list if m.name == "rj_rms_s")
+    assert (rj.low, rj.high, rj.verdict) == (None, None, "-")
+
+
+def test_reanalyze_with_a_limits_file_replaces_the_limits(bench_run, tmp_path):
+    only_tj = tmp_path / "only-tj.toml"
+    only_tj.write_text("[eye-jitter]\ntj_s = { high = 20e-12 }\n")
+    again = bench_run.reanalyze("eye-jitter", limits=str(only_tj))
+    judged = {m.name for m in again.metric_list if m.verdict != "-"}
+    assert judged == {"tj_s"}
+
+
+def test_reanalyze_mapping_limits_with_a_misspelt_bound_is_refused(run_file):
+    with pytest.raises(ConfigError, match="tj_s: unknown key.*hi"):
+        labbench.open_run(run_file).reanalyze("eye-jitter", limits={"tj_s": {"hi": 1}})
