@@ -11,14 +11,23 @@ Captures saved from an instrument's own front panel become run files like any ot
   one step per source and segment, the samples as capture "data".
 - Touchstone (.sNp) through scikit-rf: a data-only step "channel" with Sdd21 (4-port, single-ended pair
   converted to mixed mode) or S21 (2-port) as captures "sdd21" (re, im columns) and "sdd21_db" against
-  frequency; the full S matrices under results.
+  frequency; the full S matrices under results. `data_figures` draws it (dB against frequency) for the
+  HTML report and `Step.figures()`.
 
 Waveforms with a time axis are analysed as eye-jitter unless another procedure (or none) is named; the
-step stores its parameters, so `labbench reanalyze` reproduces and revises the analysis.
+step stores its parameters, so `labbench reanalyze` reproduces and revises the analysis. A waveform is
+stored as capture "data", so a procedure whose analysis reads other captures ("rail", "spectrogram",
+...) cannot analyse it and is refused before anything is written (`fitting_procedures` says which fit:
+it asks each procedure's analysis which capture it reads first). Steps without analysis are named by
+the waveform's label ("channel-1" for InfiniiVision's "1").
+
+`labbench import` exits like `labbench run`: 0 PASS, 1 FAIL, 2 ERROR, as the imported run's verdict;
+0 when nothing was judged (`--procedure none`, `--no-analyze`, a Touchstone channel); 64 usage error.
 """
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,11 +37,11 @@ import numpy as np
 
 from labbench import __version__
 from labbench.capture import Capture
-from labbench.errors import FileFormatError, LabbenchError
+from labbench.errors import FileFormatError, LabbenchError, UsageError
 from labbench.limits import ERROR, FAIL, judge, load_limits, run_verdict, step_verdict
 from labbench.store import COMPLETE, ERRORED, RunWriter
 
-__all__ = ["import_file", "register_cli", "detect_format"]
+__all__ = ["import_file", "register_cli", "detect_format", "fitting_procedures", "data_figures"]
 
 DEFAULT_PROCEDURE = "eye-jitter"
 _TOUCHSTONE = re.compile(r"\.(s\d+p|ts)$", re.IGNORECASE)
@@ -67,7 +76,13 @@ def detect_format(path: str | Path) -> str:
     if head[:2] in (b"AG", b"RG"):
         return "keysight-bin"
     if h5py.is_hdf5(path):
-        with h5py.File(path, "r") as f:
+        try:
+            f = h5py.File(path, "r")
+        except OSError as exc:     # e.g. "truncated file: eof = 20000, ... stored_eof = 1229236"
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise FileFormatError(f"{path}: an HDF5 file that cannot be opened, truncated or damaged ({reason})") \
+                from None
+        with f:
             if "format_version" in f.attrs and "steps" in f:
                 raise FileFormatError(f"{path}: already a labbench run file; open it with labbench.open_run "
                                       f"or `labbench show`")
@@ -84,6 +99,14 @@ def detect_format(path: str | Path) -> str:
 
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def _label(text: str, fallback: str) -> str:
+    """A step label from a waveform's label: InfiniiVision labels channels "1", "2" ...: "channel-1"."""
+    slug = _slug(text)
+    if slug.isdigit():
+        return f"channel-{slug}"
+    return slug or fallback
 
 
 def _unique(name: str, taken: dict) -> str:
@@ -114,7 +137,7 @@ def _from_keysight_bin(path: Path) -> _Source:
                                      y_unit=y_unit, instrument=wf.frame, settings=settings,
                                      attrs={**base_attrs, "buffer": buf.kind})
         analysable = primary is not None and wf.x_units == "s"
-        steps.append(_Step(_slug(wf.label) or f"waveform-{index}", captures, analysable))
+        steps.append(_Step(_label(wf.label, f"waveform-{index}"), captures, analysable))
     return _Source("keysight-bin", waveforms[0].frame if waveforms else "", "scope", steps)
 
 
@@ -133,7 +156,7 @@ def _from_infiniium_h5(path: Path) -> _Source:
                           y_unit=wf.y_units, y_increment=wf.y_increment if integer else 1.0,
                           y_origin=wf.y_origin if integer else 0.0, instrument=wf.frame,
                           settings={k: v for k, v in wf.attrs.items()}, attrs=attrs)
-        label = _slug(wf.name) + (f"-seg{wf.segment}" if wf.segment else "")
+        label = _label(wf.name, "waveform") + (f"-seg{wf.segment}" if wf.segment else "")
         steps.append(_Step(label, {"data": capture}, wf.x_units == "s"))
     return _Source("infiniium-h5", waveforms[0].frame if waveforms else "", "scope", steps)
 
@@ -227,12 +250,19 @@ def import_file(path: str | Path, out: str | Path | None = None, *, procedure: s
         source = _from_infiniium_h5(path)
     else:
         source = _from_touchstone(path, thru_pairs)
+    if procedure_cls:
+        _check_fit(path, procedure_cls, params, [s for s in source.steps if s.analysable])
 
+    folder = _output_folder(out if out else default_out_dir())
     run_id = new_run_id()
-    run_path = (Path(out) if out else default_out_dir()) / f"{run_id}.h5"
+    run_path = folder / f"{run_id}.h5"
     model, _, serial = source.instrument.partition(":")
-    writer = RunWriter(run_path, run_id, {"station": f"import:{fmt}", "operator": _operator(), "dut_model": "",
-                                          "dut_serial": "", "plan": "", "software_version": __version__})
+    try:
+        writer = RunWriter(run_path, run_id, {"station": f"import:{fmt}", "operator": _operator(), "dut_model": "",
+                                              "dut_serial": "", "plan": "", "software_version": __version__})
+    except OSError as exc:
+        raise UsageError(f"--out {folder}: cannot write the run file {run_path.name} ({exc.strerror or exc})") \
+            from None
     writer.set_attrs(source_file=str(path.resolve()), source_sha256=_sha256(path), source_format=fmt,
                      source_instrument=source.instrument)
     writer.add_instrument(source.role, ",".join(p for p in (model, serial) if p) or "unknown",
@@ -255,6 +285,114 @@ def import_file(path: str | Path, out: str | Path | None = None, *, procedure: s
     writer.finish(status, run_verdict(verdicts) if verdicts else "")
     return open_run(run_path)
 
+
+def _output_folder(folder: str | Path) -> Path:
+    """The folder for the run file, created if needed; UsageError (one line) when it cannot be written."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"--out {folder}: not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out {folder}: cannot create the folder ({exc.strerror or exc})") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {folder}: cannot write there (permission denied)")
+    return folder
+
+
+# ---------------------------------------------------------------- which procedures fit a file
+
+class _Read(BaseException):
+    """Raised by _CaptureProbe at the first capture an analysis reads. A BaseException, so no `except
+    Exception` inside an analysis can swallow it."""
+
+    def __init__(self, name: str):
+        super().__init__(name)
+        self.name = name
+
+
+class _CaptureProbe(dict):
+    """An empty set of captures that tells which capture an analysis asks for first."""
+
+    def __getitem__(self, name):
+        raise _Read(str(name))
+
+
+def required_capture(procedure_cls, params=None) -> str | None:
+    """The capture `procedure_cls.analyze` reads first, found by running it on no captures at all (it stops
+    at that read); None when it reads none that way, or its parameters have no defaults."""
+    try:
+        params = procedure_cls.Params() if params is None else params
+        procedure_cls().analyze(_CaptureProbe(), params)
+    except _Read as read:
+        return read.name
+    except Exception:
+        return None
+    return None
+
+
+def fitting_procedures(capture_names) -> list[str]:
+    """The installed procedures whose analysis reads a capture among `capture_names` first."""
+    from labbench.procedure import all_procedures
+
+    names = set(capture_names)
+    return [name for name, cls in all_procedures().items() if required_capture(cls) in names]
+
+
+def _check_fit(path: Path, procedure_cls, params, steps: list[_Step]) -> None:
+    """UsageError, before anything is written, if the procedure's analysis reads a capture the file's
+    waveforms do not provide (rail-noise reads "rail"; a waveform is stored as "data")."""
+    if not steps:
+        return
+    needed = required_capture(procedure_cls, params)
+    if needed is None or all(needed in step.captures for step in steps):
+        return
+    given = sorted({name for step in steps for name in step.captures})
+    fits = [name for name in fitting_procedures(given) if name != procedure_cls.name]
+    raise UsageError(f"--procedure {procedure_cls.name}: its analysis reads capture {needed!r}, which {path} does "
+                     f"not provide (its waveforms are stored as {', '.join(repr(g) for g in given)}); procedures "
+                     f"that fit: {', '.join(fits) or 'none'}, or 'none' to store the data only")
+
+
+# ---------------------------------------------------------------- figures of data-only steps
+
+def _axis(capture: Capture) -> np.ndarray:
+    """The capture's x axis: the explicit one stored for a non-uniform grid, else x0 + n * dx."""
+    if "x_values" in capture.attrs:
+        return np.asarray(capture.attrs["x_values"], dtype=np.float64)
+    return capture.x0 + np.arange(capture.data.shape[0], dtype=np.float64) * capture.dx
+
+
+def data_figures(step) -> list[tuple[str, Any]]:
+    """Figures of a data-only step (no procedure; `labbench.store.StepData`): every capture in dB against
+    frequency, i.e. an imported Touchstone channel's Sdd21 (or S21, S11) magnitude. Used by the HTML report
+    and `Step.figures()`; [] for a step with nothing of that kind."""
+    from matplotlib.figure import Figure
+
+    from labbench.plots import engineering_scale
+
+    out = []
+    for name in step.capture_names:
+        capture = step.capture(name)
+        if capture.x_unit != "Hz" or capture.y_unit != "dB" or capture.data.ndim != 1:
+            continue
+        f_hz = _axis(capture)
+        scale, unit = engineering_scale(f_hz, "Hz")
+        label = name.removesuffix("_db")
+        label = label[:1].upper() + label[1:]                 # sdd21 -> Sdd21, s21 -> S21
+        fig = Figure(figsize=(6.4, 4.0), layout="constrained")
+        ax = fig.subplots()
+        ax.plot(f_hz / scale, capture.values(), color="tab:blue", lw=1.2, label=label)
+        ax.set_xlabel(f"frequency [{unit}]")
+        ax.set_ylabel(f"|{label}| [dB]")
+        source = capture.attrs.get("source_file")
+        ax.set_title(f"{label} magnitude" + (f": {Path(str(source)).name}" if source else ""))
+        ax.grid(alpha=0.3)
+        out.append((f"{label} in dB against frequency", fig))
+    return out
+
+
+# ---------------------------------------------------------------- analysis
 
 def _analyse(writer: RunWriter, step_name: str, procedure_cls, captures, params, limits_doc) -> tuple[str, str]:
     """Analyse one imported step as the runner does after acquiring: metrics, results, verdict."""
@@ -297,20 +435,32 @@ def cmd_import(args) -> int:
     from labbench.cli import _parse_sets
     from labbench.inspect_run import describe_run
 
+    from labbench.runner import EXIT_CODES
+
     run = import_file(args.file, out=args.out, procedure=args.procedure, sets=_parse_sets(args.set),
                       limits=args.limits, analyze=not args.no_analyze, thru_pairs=_parse_thru(args.thru_pairs))
     print(describe_run(run.path))
     print(f"imported {args.file} -> {run.path}")
-    return 0
+    if not run.verdict:
+        return 0                                   # stored, nothing judged
+    print(f"verdict: {run.verdict}")
+    return EXIT_CODES.get(run.verdict, 2)
 
 
 def register_cli(subparsers) -> None:
     p = subparsers.add_parser("import", help="a vendor capture file (Keysight .bin, Infiniium .h5, Touchstone) "
-                                             "into a run file")
+                                             "into a run file",
+                              description="Store a vendor capture file as a run file and analyse its waveforms "
+                                          "as a bench run would.",
+                              epilog="Exit code: the imported run's verdict, as with `labbench run`: 0 PASS, "
+                                     "1 FAIL, 2 ERROR; 0 when nothing was judged (--procedure none, --no-analyze, "
+                                     "a Touchstone channel); 64 for a usage error (a file that is not a capture, "
+                                     "a procedure that does not fit it, an --out that cannot be written).")
     p.add_argument("file")
     p.add_argument("--out", help="folder for the run file (default: ./data/runs)")
     p.add_argument("--procedure", default=DEFAULT_PROCEDURE,
-                   help=f"analysis for time-domain waveforms (default {DEFAULT_PROCEDURE}; 'none': data only)")
+                   help=f"analysis for time-domain waveforms (default {DEFAULT_PROCEDURE}; 'none': data only); "
+                        "one that reads other captures than the file gives is refused")
     p.add_argument("--set", action="append", metavar="NAME=VALUE", help="procedure parameter (repeatable)")
     p.add_argument("--limits", help="limits TOML for the analysis (default: procedures/limits/default.toml)")
     p.add_argument("--no-analyze", action="store_true", help="store the data only; analyse later with reanalyze")

@@ -8,9 +8,9 @@ import pytest
 import labbench
 from labbench.capture import Capture
 from labbench.cli import main
-from labbench.errors import FileFormatError
+from labbench.errors import FileFormatError, UsageError
 from labbench.fileformats.keysight_bin import BinBuffer, BinWaveform, write_keysight_bin
-from labbench.importer import detect_format, import_file
+from labbench.importer import detect_format, fitting_procedures, import_file, required_capture
 from labbench.procedures.eye_jitter import EyeJitter, EyeJitterParams
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -237,11 +237,105 @@ def test_importing_a_run_file_says_it_already_is_one(tmp_path):
 def test_cli_import_writes_a_run_file_and_shows_it(tmp_path, capsys):
     nrz, dt = _nrz()
     path = write_keysight_bin(tmp_path / "nrz.bin", [BinWaveform((BinBuffer("float32", nrz),), dt, label="Channel 1")])
-    assert main(["import", str(path), "--out", str(tmp_path / "runs"), "--set", "nominal_rate_bps=1e6"]) == 0
+    # exit 1: the default limits are a 10 Gb/s link's, and this 1 Mb/s record's edges take ~100 ns
+    assert main(["import", str(path), "--out", str(tmp_path / "runs"), "--set", "nominal_rate_bps=1e6"]) == 1
     out = capsys.readouterr().out
     (run_file,) = (tmp_path / "runs").glob("*.h5")
     assert f"-> {run_file}" in out and "step 01_eye-jitter" in out and "bit_rate_bps" in out
+    assert "verdict: FAIL" in out
     assert labbench.open_run(run_file)["eye-jitter"].parameters["nominal_rate_bps"] == 1e6
     assert main(["import", str(path), "--out", str(tmp_path / "raw"), "--procedure", "none"]) == 0
     (raw_file,) = (tmp_path / "raw").glob("*.h5")
     assert [s.name for s in labbench.open_run(raw_file)] == ["01_channel-1"]
+
+
+def _nrz_bin(tmp_path, label="Channel 1", name="nrz.bin", values=None) -> Path:
+    nrz, dt = _nrz()
+    return write_keysight_bin(tmp_path / name, [BinWaveform((BinBuffer("float32", nrz if values is None else values),),
+                                                            dt, label=label)])
+
+
+def test_truncated_run_file_given_to_import_is_a_one_line_error(tmp_path, capsys):
+    run = import_file(_nrz_bin(tmp_path), out=tmp_path / "runs", analyze=False)
+    cut = tmp_path / "cut.h5"
+    cut.write_bytes(run.path.read_bytes()[:20_000])            # the HDF5 signature survives, the rest does not
+    assert main(["import", str(cut), "--out", str(tmp_path / "again")]) == 64
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(cut) in err and "truncated" in err
+    assert not (tmp_path / "again").exists()
+
+
+def test_each_procedure_names_the_capture_its_analysis_reads_first():
+    from labbench.procedures.rail_noise import RailNoise
+
+    assert required_capture(EyeJitter) == "data" and required_capture(RailNoise) == "rail"
+    assert fitting_procedures(["data"]) == ["eye-jitter"]       # an imported waveform is capture "data"
+
+
+def test_procedure_whose_captures_the_file_lacks_is_refused_listing_those_that_fit(tmp_path, capsys):
+    path = _nrz_bin(tmp_path)
+    with pytest.raises(UsageError, match=r"rail-noise: its analysis reads capture 'rail'.*fit: eye-jitter"):
+        import_file(path, out=tmp_path / "runs", procedure="rail-noise")
+    assert main(["import", str(path), "--out", str(tmp_path / "runs"), "--procedure", "rail-noise"]) == 64
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(path) in err and "'data'" in err and "eye-jitter" in err
+    assert not (tmp_path / "runs").exists()                     # refused before anything was written
+
+
+def _pass_everything(tmp_path) -> str:
+    limits = tmp_path / "loose.toml"
+    limits.write_text("[eye-jitter]\ntj_s = { high = 1.0 }\n")
+    return str(limits)
+
+
+@pytest.mark.parametrize("case, code", [("fail", 1), ("pass", 0), ("error", 2), ("none", 0), ("no-analyze", 0)])
+def test_import_exits_with_the_verdict_like_run(tmp_path, capsys, case, code):
+    flat = np.full(8000, 0.5, dtype=np.float32) if case == "error" else None     # no edges: analysis error
+    path = _nrz_bin(tmp_path, values=flat)
+    extra = {"fail": [], "pass": ["--limits", _pass_everything(tmp_path)], "error": [],
+             "none": ["--procedure", "none"], "no-analyze": ["--no-analyze"]}[case]
+    assert main(["import", str(path), "--out", str(tmp_path / "runs"), "--set", "nominal_rate_bps=1e6", *extra]) \
+        == code
+    verdict = labbench.open_run(next((tmp_path / "runs").glob("*.h5"))).verdict
+    assert verdict == {"fail": "FAIL", "pass": "PASS", "error": "ERROR", "none": "", "no-analyze": ""}[case]
+
+
+def test_import_help_states_the_exit_codes(capsys):
+    with pytest.raises(SystemExit):
+        main(["import", "--help"])
+    assert "0 PASS, 1 FAIL, 2 ERROR" in " ".join(capsys.readouterr().out.split())
+
+
+def test_data_only_step_is_named_by_the_channel_not_a_bare_number(tmp_path):
+    run = import_file(_nrz_bin(tmp_path, label="1"), out=tmp_path, procedure="none")    # InfiniiVision says "1"
+    assert [s.name for s in run] == ["01_channel-1"]
+
+
+def _pad_s2p(tmp_path) -> Path:
+    import skrf
+
+    f = skrf.Frequency(1, 10, 10, unit="GHz")
+    s = np.zeros((10, 2, 2), complex)
+    s[:, 1, 0] = s[:, 0, 1] = 0.5
+    skrf.Network(frequency=f, s=s, name="pad").write_touchstone(str(tmp_path / "pad"))
+    return tmp_path / "pad.s2p"
+
+
+def test_out_that_is_a_file_is_a_one_line_error(tmp_path, capsys):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where the folder would go")
+    for out in (blocker, blocker / "runs"):
+        assert main(["import", str(_nrz_bin(tmp_path)), "--out", str(out)]) == 64
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and f"--out {out}" in err
+
+
+def test_out_the_file_system_refuses_is_a_one_line_error(tmp_path, capsys, monkeypatch):
+    import labbench.importer
+
+    def refuse(path, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(path))
+    monkeypatch.setattr(labbench.importer, "RunWriter", refuse)   # a read-only share, as root or not
+    assert main(["import", str(_nrz_bin(tmp_path)), "--out", str(tmp_path / "runs")]) == 64
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Permission denied" in err and str(tmp_path / "runs") in err
