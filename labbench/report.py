@@ -24,6 +24,8 @@ from labbench.limits import ERROR, FAIL, PASS
 # ---------------------------------------------------------------- JUnit
 
 def _describe_alarm(alarm: dict[str, Any]) -> str:
+    if alarm.get("text"):        # the trend index's own sentence: which sigma, limits or none
+        return f"drift alarm: {alarm['text']}"
     return (f"drift alarm: {alarm['metric']} = {alarm['value']:.4g} {alarm['unit']} is "
             f"{alarm['deviation_sigma']:+.1f} sigma from the mean {alarm['mean']:.4g} of its last {alarm['runs']} "
             f"runs (sigma {alarm['sigma']:.3g}, alarm beyond {alarm['k_sigma']:g}); inside its limits")
@@ -115,12 +117,16 @@ def figure_png(figure) -> bytes:
 
 def _step_figures(procedure_cls, step) -> tuple[list[tuple[str, bytes]], list[str]]:
     """(title, PNG) of every figure the procedure draws for the step, and notes on any that failed."""
-    if procedure_cls is None:
+    if procedure_cls is None and step.procedure:
         return [], [f"procedure {step.procedure!r} is not installed here: no figures"]
     try:
-        figures = list(procedure_cls().figures(step) or [])
+        if procedure_cls is None:      # data only (an imported Touchstone channel): its captures in dB
+            from labbench.importer import data_figures
+            figures = list(data_figures(step))
+        else:
+            figures = list(procedure_cls().figures(step) or [])
     except Exception as exc:   # a broken plot must not lose the report
-        return [], [f"figures of {step.procedure} failed: {type(exc).__name__}: {exc}"]
+        return [], [f"figures of {step.procedure or step.name} failed: {type(exc).__name__}: {exc}"]
     out, notes = [], []
     for title, figure in figures:
         try:
@@ -179,7 +185,8 @@ def render_html(run_file: str | Path, procedures: dict[str, type] | None = None)
 
     out.append('<h2 id="drift">Drift alarms</h2>')
     if alarms:
-        out.append("<p>Metrics inside their limits that moved away from their recent history:</p><table><tr>"
+        out.append("<p>Metrics inside their limits (or without limits) that moved away from the recent history "
+                   "of the same DUT, procedure and parameters:</p><table><tr>"
                    "<th>#</th><th>procedure</th><th>metric</th><th>value</th><th>mean of last runs</th>"
                    "<th>sigma</th><th>deviation</th><th>runs</th></tr>")
         for a in alarms:
@@ -220,7 +227,7 @@ def render_html(run_file: str | Path, procedures: dict[str, type] | None = None)
         for note in notes:
             out.append(f'<p class="note">{_esc(note)}</p>')
         if not images and not notes:
-            out.append(f'<p class="note">{_esc(data.procedure)} draws no figures.</p>')
+            out.append(f'<p class="note">{_esc(data.procedure or data.name)} draws no figures.</p>')
     out.append("</body></html>")
     return "\n".join(out)
 

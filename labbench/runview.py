@@ -269,11 +269,13 @@ class Step:
         return read_step(self.run.path, self.name)
 
     def figures(self) -> list[tuple[str, Any]]:
-        """The procedure's figures of the stored results: [(title, matplotlib Figure)]."""
+        """The procedure's figures of the stored results: [(title, matplotlib Figure)]; for a data-only
+        step (an imported Touchstone channel) its captures in dB against frequency."""
         from labbench.procedure import get_procedure
 
         if not self.procedure:
-            return []
+            from labbench.importer import data_figures
+            return data_figures(self.step_data())
         return get_procedure(self.procedure)().figures(self.step_data())
 
     def reanalyze(self, limits: str | Path | Limits | Mapping | None = None, **params) -> Reanalysis:

@@ -321,6 +321,37 @@ def _pad_s2p(tmp_path) -> Path:
     return tmp_path / "pad.s2p"
 
 
+def test_touchstone_channel_draws_its_transfer_in_db_in_a_notebook(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    run = import_file(_pad_s2p(tmp_path), out=tmp_path)
+    ((title, fig),) = run[0].figures()
+    assert title == "S21 in dB against frequency"
+    (line,) = fig.axes[0].get_lines()
+    x, y = line.get_data()
+    # a 0.5 pad is -6.02 dB at every frequency; the axis in GHz, 1 to 10 GHz
+    assert y == pytest.approx(np.full(10, 20 * np.log10(0.5))) and x == pytest.approx(np.linspace(1, 10, 10))
+    assert fig.axes[0].get_xlabel() == "frequency [GHz]"
+
+
+def test_touchstone_cable_report_has_the_sdd21_plot(tmp_path):
+    import base64
+    import io
+    import re
+
+    from matplotlib.image import imread
+
+    from labbench.report import render_html
+
+    run = import_file(_real(CABLE), out=tmp_path)
+    html = render_html(run.path)
+    assert "is not installed" not in html
+    (png,) = re.findall(r'<img alt="Sdd21 in dB against frequency" src="data:image/png;base64,([^"]+)"', html)
+    image = imread(io.BytesIO(base64.b64decode(png)), format="png")[..., :3]
+    assert image.shape[1] > 300 and np.std(image) > 0.01           # a drawn plot, not a blank canvas
+
+
 def test_out_that_is_a_file_is_a_one_line_error(tmp_path, capsys):
     blocker = tmp_path / "blocker"
     blocker.write_text("a file where the folder would go")
