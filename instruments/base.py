@@ -135,7 +135,10 @@ class Instrument:
                            None)
             if setting is None or setting.read_only:
                 raise AttributeError(f"{type(self).__name__} has no writable Setting {name!r}")
-            self.restore_on_idle(f"{setting._header(self)} {setting.format(getattr(self, name))}")
+            header = setting._header(self)
+            if any(c.startswith(header + " ") for c in self.__dict__.get("_restores", [])):
+                continue   # already remembered: the first value read is the one to put back
+            self.restore_on_idle(f"{header} {setting.format(getattr(self, name))}")
 
     def leave_idle(self) -> list[str]:
         """make_idle(), then the registered restores; never raises (it runs on abort), returns what failed."""
@@ -152,6 +155,11 @@ class Instrument:
                     self.session.write(command)
                 except Exception as exc:
                     problems.append(f"{command}: {exc}")
+            if not problems:
+                try:   # the instrument has taken every command before the session is closed
+                    self.session.wait_complete(timeout_s=self.session.timeout_s)
+                except Exception as exc:
+                    problems.append(f"*OPC?: {exc}")
         finally:
             self.session.reconnect_delays_s = delays
         return problems

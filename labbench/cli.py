@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -44,9 +45,19 @@ def cmd_sim(args) -> int:
 
     from labbench.scpi.faults import with_faults
 
+    from labbench.instruments.sim.bench import SIMULATORS
+
+    last_port = args.port + max(spec.port_offset for spec in SIMULATORS.values())
+    if not (1 <= args.port and last_port <= 65535):
+        raise UsageError(f"--port {args.port}: the bench needs ports {args.port} to {last_port}, "
+                         "all within 1-65535")
     profile = with_faults(load_profile(args.dut_profile), args.fault or [])
-    servers = start_sim_bench(profile, host=args.host, base_port=args.port,
-                              replay=args.replay, real_time=args.real_time)
+    try:
+        servers = start_sim_bench(profile, host=args.host, base_port=args.port,
+                                  replay=args.replay, real_time=args.real_time)
+    except OSError as exc:
+        raise UsageError(f"cannot serve on {args.host} ports {args.port}-{last_port}: {exc.strerror or exc} "
+                         "(another labbench sim running? try --port)") from None
     for role, server in servers.items():
         print(f"{role:9s} {server.instrument.idn[1]:10s} {server.resource}", flush=True)
         for spec in (server.faults.specs if server.faults else []):
@@ -84,6 +95,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="labbench", description="Automated test bench for IoT hardware.")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="-v INFO, -vv DEBUG (SCPI traffic)")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    # -v works before or after the subcommand (`labbench -vv run ...` and `labbench run ... -vv`)
+    verbosity = argparse.ArgumentParser(add_help=False)
+    verbosity.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
+                           help="-v INFO, -vv DEBUG (SCPI traffic)")
+    add_parser = sub.add_parser
+
+    def add_parser_with_verbosity(name, **kwargs):
+        kwargs["parents"] = [*kwargs.get("parents", []), verbosity]
+        return add_parser(name, **kwargs)
+
+    sub.add_parser = add_parser_with_verbosity
 
     p = sub.add_parser("run", help="run a procedure or a plan")
     p.add_argument("target", help="a procedure (eye-jitter, ...) or a plan (name or path)")
@@ -151,6 +173,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(asctime)s %(name)s %(message)s")
     try:
         return args.func(args)
+    except BrokenPipeError:          # `labbench show RUN.h5 | head`: the reader has what it wanted
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return 0
     except (UsageError, ConfigError) as exc:
         print(f"labbench: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -159,6 +187,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         print("labbench: interrupted", file=sys.stderr)
+        return 2
+    except OSError as exc:           # a file named on the command line cannot be read or written
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"labbench: error:{where}: {exc.strerror or exc}", file=sys.stderr)
         return 2
 
 

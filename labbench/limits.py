@@ -12,7 +12,6 @@ A metric without limits is reported, not judged. Limits live in files, never in 
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -58,15 +57,25 @@ class Limits:
 
 
 def load_limits(path: str | Path) -> Limits:
+    """Read a limits file. Every table must name a procedure that exists (a typo would otherwise
+    leave its metrics unjudged and the run PASS), and the file must hold at least one limit."""
+    from labbench.procedure import all_procedures
+    from labbench.tomlfile import line_of, read_toml
+
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError(f"limits file {path}: cannot read ({exc.strerror})") from None
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"limits file {path}: {exc}") from None
+    doc, text = read_toml(path, "limits file")
+    known = all_procedures()
+    for procedure, entries in doc.items():
+        if procedure == "product" or not isinstance(entries, dict) or procedure in known:
+            continue
+        import difflib
+        close = difflib.get_close_matches(procedure, list(known), n=1)
+        hint = f" (did you mean [{close[0]}]?)" if close else ""
+        raise ConfigError(f"limits file {path}, line {line_of(text, (procedure,))}: [{procedure}] is not a "
+                          f"procedure{hint}; procedures: {', '.join(known)}")
+    if not any(isinstance(v, dict) and v for k, v in doc.items() if k != "product"):
+        raise ConfigError(f"limits file {path}: holds no limits (expected tables such as [eye-jitter] with "
+                          "lines like tj_s = { high = 28e-12 })")
     table: dict[str, dict[str, tuple[float | None, float | None]]] = {}
     for procedure, entries in doc.items():
         if procedure == "product":
@@ -75,7 +84,7 @@ def load_limits(path: str | Path) -> Limits:
             raise ConfigError(f"limits file {path}: [{procedure}] must be a table of metrics")
         table[procedure] = {}
         for metric, bound in entries.items():
-            line = _line_of(text, metric)
+            line = line_of(text, (procedure,), metric)
             if not isinstance(bound, dict) or not set(bound) <= {"low", "high"}:
                 raise ConfigError(f"limits file {path}, line {line}: {procedure}.{metric} must be "
                                   "{ low = ..., high = ... } (either may be left out)")
@@ -88,13 +97,6 @@ def load_limits(path: str | Path) -> Limits:
                 raise ConfigError(f"limits file {path}, line {line}: {procedure}.{metric} low {low} > high {high}")
             table[procedure][metric] = (None if low is None else float(low), None if high is None else float(high))
     return Limits(str(path), str(doc.get("product", "")), table)
-
-
-def _line_of(text: str, key: str) -> int:
-    for number, line in enumerate(text.splitlines(), 1):
-        if line.strip().startswith(key):
-            return number
-    return 0
 
 
 def judge(metrics: list[Metric], bounds: dict[str, tuple[float | None, float | None]]) -> list[Metric]:

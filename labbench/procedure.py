@@ -24,6 +24,7 @@ from labbench.limits import Metric
 class Analysis:
     metrics: list[Metric]
     results: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)   # what the operator should know (shown and stored)
 
 
 def choices(*values: str, default: str) -> Any:

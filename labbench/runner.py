@@ -182,29 +182,47 @@ def run(target: str, *, station: str | None = None, limits: str | None = None, d
     prepared = prepare(specs, limits, sets)
     if replay is not None and not Path(replay).is_file():
         raise UsageError(f"--replay {replay}: no such file")
+    if replay is not None and any("scope" not in p.procedure.roles for p in prepared):
+        others = sorted({p.procedure.name for p in prepared if "scope" not in p.procedure.roles})
+        raise UsageError(f"--replay plays a stored capture through the simulated scope; {', '.join(others)} "
+                         "does not use the scope")
+    if station is not None and dut_profile is not None:
+        raise UsageError("--dut-profile sets up the simulated DUT; with --station the instruments measure the "
+                         "real DUT on the bench, so the profile would be ignored")
+    out_dir = Path(out) if out else default_out_dir()
+    _check_writable_folder(out_dir, "--out" if out else "run folder (LABBENCH_DATA)")
+    for option, path in (("--json", json_path), ("--junit", junit_path)):
+        if path:
+            _check_writable_file(Path(path), option)
     roles = sorted({role for p in prepared for role in p.procedure.roles})
 
     from labbench.bench import open_bench
 
     run_id = new_run_id()
-    out_dir = Path(out) if out else default_out_dir()
     run_path = out_dir / f"{run_id}.h5"
-    say(f"run {run_id}: {plan_name or specs[0].procedure} on "
-        f"{'the simulated bench' if station is None else station}")
+    where = station or ("the simulated scope replaying " + str(replay) if replay else "the simulated bench")
+    say(f"run {run_id}: {plan_name or specs[0].procedure} on {where}")
     bench = open_bench(station, dut_profile=dut_profile, replay=replay, roles=roles)
     results: list[StepResult] = []
+    running: tuple[int, str] | None = None
     status = COMPLETE
     writer: RunWriter | None = None
     try:
+        dut_model, dut_serial = bench.dut.get("model", ""), bench.dut.get("serial", "")
+        if replay:   # the signal is a stored capture, not the simulated DUT's: keep its history apart
+            dut_model, dut_serial = "replay", f"replay:{Path(replay).name}"
         writer = RunWriter(run_path, run_id, {
             "station": bench.station_name if station is None else str(station), "plan": plan_name,
-            "operator": operator or _operator(), "dut_model": bench.dut.get("model", ""),
-            "dut_serial": bench.dut.get("serial", ""), "software_version": __version__})
+            "operator": operator or _operator(), "dut_model": dut_model,
+            "dut_serial": dut_serial, "software_version": __version__})
+        if replay:
+            writer.set_attrs(replay=str(Path(replay).resolve()), replay_sha256=_sha256(Path(replay)))
         for role, instrument in bench.instruments.items():
             writer.add_instrument(role, instrument.idn, instrument.resource, type(instrument).__name__)
         with _AbortOnSignal():
             stop_rest = False
             for index, step in enumerate(prepared, 1):
+                running = (index, step.procedure.name)
                 if stop_rest:
                     results.append(StepResult(index, step.procedure.name, ERROR, [], "not run: an earlier step "
                                               "errored and the plan says on_error = \"stop\""))
@@ -215,7 +233,16 @@ def run(target: str, *, station: str | None = None, limits: str | None = None, d
                     stop_rest = True
     except (KeyboardInterrupt, AbortRequested) as exc:
         status = ABORTED
-        say(f"aborted: {str(exc) or 'Ctrl-C'}; instruments left idle")
+        reason = str(exc) or "Ctrl-C"
+        say(f"aborted: {reason}; instruments left idle")
+        # the summary, JSON and JUnit show the step that was cut short and those never run: an aborted
+        # run must not look like an empty, green one to a CI system
+        done = {r.index for r in results}
+        for index, step in enumerate(prepared, 1):
+            if index not in done:
+                cut = running is not None and index == running[0]
+                results.append(StepResult(index, step.procedure.name, ERROR, [],
+                                          f"aborted ({reason})" if cut else "not run: the run was aborted"))
     finally:
         with held(redeliver=False):   # leaving the instruments idle runs to its end, whatever is pressed
             _make_idle(bench)
@@ -237,6 +264,36 @@ def run(target: str, *, station: str | None = None, limits: str | None = None, d
         from labbench.report import write_junit
         write_junit(result, junit_path)
     return result
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _check_writable_folder(folder: Path, what: str) -> None:
+    """Checked before any instrument is touched: a run must not end in a traceback after measuring."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{what} {folder}: cannot create the folder ({exc.strerror})") from None
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"{what} {folder}: the folder is not writable")
+
+
+def _check_writable_file(path: Path, what: str) -> None:
+    if path.is_dir():
+        raise UsageError(f"{what} {path}: is a folder; give a file name")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise UsageError(f"{what} {path}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UsageError(f"{what} {path}: not writable")
 
 
 def _after_run(result: RunResult) -> None:
@@ -318,6 +375,7 @@ def _run_step(index: int, total: int, step: PreparedStep, bench, writer: RunWrit
     t0 = time.monotonic()
     step_name = writer.begin_step(index, name, params_dict(step.params))
     stored: dict[str, Any] = {}
+    notes: list[str] = []
     say(f"[{index}/{total}] {name}: acquiring")
     try:
         with _Deadline(step.spec.timeout_s, name):
@@ -333,6 +391,9 @@ def _run_step(index: int, total: int, step: PreparedStep, bench, writer: RunWrit
         if analysis.results:
             writer.write_results(step_name, analysis.results)
         verdict = step_verdict(metrics)
+        notes = list(analysis.notes)
+        for note in notes:
+            say(f"[{index}/{total}] {name}: note: {note}")
         error = f"metrics not reported: {', '.join(missing)}" if missing else ""
         if missing:
             verdict = ERROR if verdict != FAIL else FAIL
@@ -347,7 +408,7 @@ def _run_step(index: int, total: int, step: PreparedStep, bench, writer: RunWrit
     except Exception as exc:   # a bug in a procedure must not take the rest of the run down
         metrics, verdict, error = [], ERROR, f"{type(exc).__name__}: {exc}"
     duration = time.monotonic() - t0
-    writer.end_step(step_name, verdict, error)
+    writer.end_step(step_name, verdict, error, notes if verdict != ERROR or metrics else None)
     _write_traffic(writer, bench)
     say(f"[{index}/{total}] {name}: {verdict} ({duration:.1f} s){' - ' + error if error else ''}")
     return StepResult(index, name, verdict, metrics, error, duration, step_name, sorted(stored))

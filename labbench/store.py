@@ -154,10 +154,12 @@ class RunWriter:
                 del group["metrics"]
             group.create_dataset("metrics", data=rows)
 
-    def end_step(self, step: str, verdict: str, error: str = "") -> None:
+    def end_step(self, step: str, verdict: str, error: str = "", notes: list[str] | None = None) -> None:
         with self._open() as f:
             group = f["steps"][step]
             group.attrs.update({"verdict": verdict, "end": utc_now(), "error": error})
+            if notes:
+                group.attrs["notes"] = "\n".join(notes)
 
     def finish(self, status: str, verdict: str) -> None:
         with self._open() as f:

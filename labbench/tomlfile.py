@@ -90,9 +90,13 @@ def read_toml(path: str | Path, what: str) -> tuple[dict[str, Any], str]:
     """Parse one TOML file; a syntax error becomes a ConfigError naming the file, line and key."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
+    except IsADirectoryError:
+        raise ConfigError(f"{what} {path}: is a folder, not a TOML file") from None
     except OSError as exc:
         raise ConfigError(f"{what} {path}: cannot read ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{what} {path}: not a TOML text file (byte {exc.start} is not UTF-8)") from None
     try:
         return tomllib.loads(text), text
     except tomllib.TOMLDecodeError as exc:

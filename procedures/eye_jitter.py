@@ -23,16 +23,24 @@ class EyeJitterParams:
     ber: float = 1e-12
     channel: int = 1
     points: int | None = None               # record length; None: the DUT profile's or 1 Mpts
-    expected_amplitude_v: float = 0.4       # sets the vertical scale on a real bench
+    expected_amplitude_v: float | None = None   # sets the vertical scale; None: the DUT profile's or 0.4 V
     clock_recovery: str = choices("constant", "pll", default="constant")
     loop_bandwidth_hz: float | None = None  # PLL only; None: rate / 1667
     cross_check: bool = True                # also read the scope's own measurements
 
     def __post_init__(self):
-        if not 0 < self.ber < 0.5:
-            raise ValueError(f"ber={self.ber}: must be between 0 and 0.5")
-        if self.nominal_rate_bps is not None and self.nominal_rate_bps <= 0:
-            raise ValueError(f"nominal_rate_bps={self.nominal_rate_bps}: must be positive")
+        if not 1e-18 <= self.ber <= 1e-2:
+            raise ValueError(f"ber={self.ber}: use 1e-18 to 1e-2")
+        if self.nominal_rate_bps is not None and not 1.0 <= self.nominal_rate_bps <= 100e9:
+            raise ValueError(f"nominal_rate_bps={self.nominal_rate_bps}: use 1 b/s to 100 Gb/s")
+        if self.points is not None and not 16 <= self.points <= 2_000_000_000:
+            raise ValueError(f"points={self.points}: use 16 to 2e9")
+        if self.expected_amplitude_v is not None and not 0.005 <= self.expected_amplitude_v <= 8.0:
+            raise ValueError(f"expected_amplitude_v={self.expected_amplitude_v}: use 0.005 to 8 V")
+        if self.loop_bandwidth_hz is not None and self.loop_bandwidth_hz <= 0:
+            raise ValueError(f"loop_bandwidth_hz={self.loop_bandwidth_hz}: must be positive")
+        if not 1 <= self.channel <= 4:
+            raise ValueError(f"channel={self.channel}: use 1 to 4")
 
 
 class EyeJitter(Procedure):
@@ -59,7 +67,8 @@ class EyeJitter(Procedure):
         if bench.replay is None:
             serial = bench.profile.section("serial") if bench.profile else {}
             points = p.points or int(serial.get("points", 1_000_000))
-            scope.setup_serial_capture(p.channel, amplitude_v=float(serial.get("amplitude_v", p.expected_amplitude_v)),
+            amplitude = p.expected_amplitude_v or float(serial.get("amplitude_v", 0.4))
+            scope.setup_serial_capture(p.channel, amplitude_v=amplitude,
                                        rate_bps=nominal or 10e9, points=points)
         capture = scope.acquire(p.channel)
         capture.name = "data"
@@ -90,6 +99,9 @@ class EyeJitter(Procedure):
         transitions = transition_times(values, capture.x0, capture.dx, edges,
                                        Levels(eye.one_mean_v, eye.zero_mean_v), clock.ui_s)
         deviation = (clock.rate_bps / nominal - 1.0) * 1e6 if nominal else float("nan")
+        notes = [] if nominal else [
+            "no nominal rate is known, so bit_rate_deviation_ppm is not a number: give --set nominal_rate_bps=... "
+            "(or serial_rate_bps in the station file's [dut] table)"]
         m = self.metric
         metrics = [
             m("bit_rate_bps", clock.rate_bps), m("bit_rate_deviation_ppm", deviation), m("ui_s", clock.ui_s),
@@ -116,7 +128,7 @@ class EyeJitter(Procedure):
         scope = capture.attrs.get("scope_measurements")
         if scope:
             results["scope_measurements"] = {k: np.float64(v if v is not None else np.nan) for k, v in scope.items()}
-        return Analysis(metrics, results)
+        return Analysis(metrics, results, notes)
 
     def figures(self, step) -> list[tuple[str, object]]:
         """Eye diagram, bathtub (DJ per edge convolved with the measured RJ), TIE histogram and TIE spectrum,

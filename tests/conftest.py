@@ -1,6 +1,7 @@
 """Shared fixtures: real captures from ../shared/data, simulators on loopback sockets."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -8,6 +9,21 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 PROFILES = REPO / "instruments" / "sim" / "profiles"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _keep_runs_out_of_the_users_data(tmp_path_factory):
+    """Runs made by tests (in-process or as subprocesses) go to a temporary data folder and trend
+    index, never into ./data of the checkout the tests run from."""
+    saved = {k: os.environ.get(k) for k in ("LABBENCH_DATA", "LABBENCH_TREND")}
+    os.environ["LABBENCH_DATA"] = str(tmp_path_factory.mktemp("labbench-data"))
+    os.environ.pop("LABBENCH_TREND", None)
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 def shared_file(name: str) -> Path:

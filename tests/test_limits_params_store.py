@@ -61,7 +61,7 @@ def test_parameters_from_strings():
     eye = get_procedure("eye-jitter")
     p = parse_params(eye, {"ber": "1e-15", "points": "200000", "nominal_rate_bps": "none", "cross_check": "off"})
     assert p.ber == 1e-15 and p.points == 200_000 and p.nominal_rate_bps is None and p.cross_check is False
-    with pytest.raises(UsageError, match="ber=2.0: must be between 0 and 0.5"):
+    with pytest.raises(UsageError, match="ber=2.0: use 1e-18 to 1e-2"):
         parse_params(eye, {"ber": "2"})
     with pytest.raises(UsageError, match="points='many' is not a valid int"):
         parse_params(eye, {"points": "many"})

@@ -184,6 +184,7 @@ def test_leave_idle_stops_and_restores_what_was_registered_newest_first(received
     sim = server.instrument
     assert sim.get("run_state") == "STOP" and sim.get("cgrade") is False
     assert sim.get("tb_scale") == pytest.approx(1e-9) and sim.get("trig_sweep") == "TRIG"
-    assert lines[-3:] == [":TRIGger:SWEep TRIGgered", ":TIMebase:SCALe 1e-09", ":DISPlay:CGRade 0"]
-    assert scope.leave_idle() == [] and lines[-1] == ":STOP"         # restores are sent once
+    # newest first, then *OPC? so the instrument has taken them all before the session closes
+    assert lines[-4:] == [":TRIGger:SWEep TRIGgered", ":TIMebase:SCALe 1e-09", ":DISPlay:CGRade 0", "*OPC?"]
+    assert scope.leave_idle() == [] and lines[-2:] == [":STOP", "*OPC?"]   # restores are sent once
     scope.close()

@@ -38,7 +38,7 @@ FAULTS = {
     "garbage": ({"kind": "garbage", "match": ":MEASure:VPP?", "after": 1, "count": TRIES},
                 r"answered '.*garbage.*' to ':MEASure:VPP\? CHANnel1', not a number"),
     "errors": ({"kind": "errors", "match": ":DIGitize", "after": 1},
-               r"reported after ':WAVeform:SOURce CHANnel1': -200,.*-350,\"Queue overflow\" \(30 errors"),
+               r"reported after ':DIGitize CHANnel1': -200,.*-350,\"Queue overflow\" \(30 errors"),
     "refuse": ({"kind": "refuse", "match": ":WAVeform:DATA?", "after": 1, "connections": len(FAST_RECONNECT_S)},
                r"cannot reconnect \(3 attempts"),
 }

@@ -27,6 +27,27 @@ SIMULATORS: dict[str, SimSpec] = {
 }
 
 
+# the dataclass that reads each profile section, checked before any simulator starts
+SECTION_MODELS = {
+    "serial": "labbench.instruments.sim.serial_link:SerialLink",
+    "radio": "labbench.instruments.sim.rf_scene:RadioConfig",
+    "dfs": "labbench.instruments.sim.dfs_scenario:DfsConfig",
+    "power": "labbench.instruments.sim.dut_power:PowerProfile",
+    "rail": "labbench.instruments.sim.supply_rail:RailModel",
+}
+
+
+def check_profile(profile: DutProfile) -> None:
+    """Read every section the way its simulator will, so a typo or a wrong type in a DUT profile is
+    a ConfigError naming the file and key now, not an error inside a simulator later."""
+    from labbench.instruments.sim.dut import section_dataclass
+
+    for section, model in SECTION_MODELS.items():
+        section_dataclass(load_object(model), profile, section)
+    from labbench.instruments.sim.rf_emitters import build_environment
+    build_environment(profile)
+
+
 def load_object(path: str):
     module, _, name = path.partition(":")
     return getattr(importlib.import_module(module), name)
@@ -45,6 +66,7 @@ def start_sim_bench(profile: DutProfile | None = None, roles: list[str] | None =
                     base_port: int = 0, replay: str | None = None, real_time: bool = False) -> dict[str, SimServer]:
     """Start simulators (all roles, or those named); base_port 0 picks free ports."""
     profile = profile or load_profile()
+    check_profile(profile)
     servers: dict[str, SimServer] = {}
     try:
         for role in roles or list(SIMULATORS):

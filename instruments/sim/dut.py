@@ -7,14 +7,17 @@ sections each simulator documents ([radio], [environment], [dfs], [power], [rail
 """
 from __future__ import annotations
 
-import tomllib
+import typing
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from labbench.errors import ConfigError
+from labbench.tomlfile import line_of, read_toml
 
 PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
+# one section per simulator (and [faults] for fault injection, labbench/scpi/faults.py)
+KNOWN_SECTIONS = {"dut", "serial", "radio", "environment", "dfs", "power", "rail", "faults"}
 DEFAULT_PROFILE = PROFILE_DIR / "default.toml"
 
 
@@ -50,17 +53,20 @@ def load_profile(path: str | Path | None = None, _seen: tuple = ()) -> DutProfil
     path = path.resolve()
     if path in _seen:
         raise ConfigError(f"DUT profile {path}: 'base' chain loops back to itself")
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError(f"DUT profile {path}: cannot read ({exc.strerror})") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"DUT profile {path}: {exc}") from None
+    data, text = read_toml(path, "DUT profile")
+    unknown = sorted(set(data) - KNOWN_SECTIONS - {"base"})
+    if unknown:
+        import difflib
+        hints = [difflib.get_close_matches(u, sorted(KNOWN_SECTIONS), n=1) for u in unknown]
+        said = ", ".join(f"[{u}]" + (f" (did you mean [{h[0]}]?)" if h else "") for u, h in zip(unknown, hints))
+        raise ConfigError(f"DUT profile {path}, line {line_of(text, (unknown[0],))}: unknown section {said}; "
+                          f"sections: {', '.join(sorted(KNOWN_SECTIONS))}")
     base = data.pop("base", None)
     if base:
-        parent = load_profile(path.parent / base, _seen + (path,))
+        base_path = path.parent / base
+        if not base_path.exists() and (PROFILE_DIR / base).exists():   # a shipped profile, by name
+            base_path = PROFILE_DIR / base
+        parent = load_profile(base_path, _seen + (path,))
         data = _merge(parent.data, data)
     return DutProfile(str(path), data)
 
@@ -73,6 +79,15 @@ def section_dataclass(cls, profile: DutProfile, section: str):
     if unknown:
         raise ConfigError(f"DUT profile {profile.path}: [{section}] has unknown key(s) {', '.join(unknown)}; "
                           f"known: {', '.join(sorted(known))}")
+    hints = typing.get_type_hints(cls)
+    for key, value in values.items():
+        expected = hints.get(key)
+        if expected in (float, int) and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise ConfigError(f"DUT profile {profile.path}: [{section}] {key} = {value!r} must be a number")
+        if expected is float:
+            values[key] = float(value)
+        if expected is str and not isinstance(value, str):
+            raise ConfigError(f"DUT profile {profile.path}: [{section}] {key} = {value!r} must be a string")
     try:
         return cls(**values)
     except (TypeError, ValueError) as exc:

@@ -17,6 +17,7 @@ from labbench.errors import AnalysisError
 
 MAX_RUN_UI = 64            # an interval longer than this many UI starts a new burst
 ON_GRID_TOLERANCE_UI = 0.3  # an interval this far from a whole number of UI starts a new burst
+MAX_BURSTS_PER_EDGE = 0.35  # more bursts than this per edge: the nominal rate is wrong (UART frames: ~0.2)
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,15 @@ def recover_clock(edge_times_s: np.ndarray, nominal_rate_bps: float | None = Non
             break
         forced |= jumps
     counts = np.bincount(burst)
+    if nominal_rate_bps and counts.size > MAX_BURSTS_PER_EDGE * t.size:
+        # a nominal rate near half or double the real one still "fits" every other interval
+        raise AnalysisError(f"{counts.size} of {t.size} edges start a new burst: the edges do not fall on the grid "
+                            f"of the nominal {nominal_rate_bps:.6g} b/s (they suggest about "
+                            f"{1 / estimate_ui(t):.6g} b/s); check nominal_rate_bps")
+    steps = np.diff(n)[burst[1:] == burst[:-1]]
+    if nominal_rate_bps and steps.size > 32 and np.mean(steps % 2 == 1) < 0.02:
+        raise AnalysisError(f"every interval between edges is an even number of UI at the nominal "
+                            f"{nominal_rate_bps:.6g} b/s: the data runs at about half that rate; check nominal_rate_bps")
     if counts.max() < 3:
         raise AnalysisError("edges never fall on a common unit-interval grid: not NRZ data at this rate "
                             f"(UI guess {ui:.4g} s)")
@@ -119,6 +129,9 @@ def recover_clock(edge_times_s: np.ndarray, nominal_rate_bps: float | None = Non
     from scipy.signal import lfilter   # here: importing scipy.signal costs ~2 s at start-up
 
     bandwidth = loop_bandwidth_hz or (1.0 / ui) / 1667.0
+    if not 0 < bandwidth < 0.1 / ui:
+        raise AnalysisError(f"PLL loop bandwidth {bandwidth:.4g} Hz: must be below a tenth of the bit rate "
+                            f"({0.1 / ui:.4g} Hz)")
     tie = t - ideal
     tracked = np.empty_like(tie)
     alpha = 1.0 - np.exp(-2.0 * np.pi * bandwidth * ui)     # per-UI update of a first-order loop
