@@ -154,8 +154,8 @@ class SimDSAZ334A(SimInfiniium):
     def _set_ber(self, sim, sfx, params):
         text = (params[0] if params else "E12").upper().lstrip("E")
         exponent = parse_number(text)
-        if not (3 <= exponent <= 18) or exponent != int(exponent):
-            raise ScpiCommandError(-222, f"RJDJ:BER E{text}: E3 to E18")
+        if not (1 <= exponent <= 18) or exponent != int(exponent):
+            raise ScpiCommandError(-222, f"RJDJ:BER E{text}: E1 to E18")
         self.set("rjdj_ber", int(exponent))
 
     def _tjrjdj(self) -> str:
@@ -168,7 +168,7 @@ class SimDSAZ334A(SimInfiniium):
             return f"TJ({ber:.0E}),{format_number(INVALID)},0,RJ(rms),{format_number(INVALID)},0,DJ(d-d),{format_number(INVALID)},0"
         rj = float(np.std(wave.random_jitter_s))
         dj = wave.deterministic_jitter_s - np.mean(wave.deterministic_jitter_s)
-        if rj <= 0:
+        if rj <= 0 or ber >= 0.5:
             tj = float(np.ptp(dj))
         else:
             def tail(x):
