@@ -48,7 +48,7 @@ def cmd_sim(args) -> int:
     from labbench.instruments.sim.bench import SIMULATORS
 
     last_port = args.port + max(spec.port_offset for spec in SIMULATORS.values())
-    if not (1 <= args.port and last_port <= 65535):
+    if args.port != 0 and not (1 <= args.port and last_port <= 65535):   # 0: free ports
         raise UsageError(f"--port {args.port}: the bench needs ports {args.port} to {last_port}, "
                          "all within 1-65535")
     profile = with_faults(load_profile(args.dut_profile), args.fault or [])
