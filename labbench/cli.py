@@ -108,7 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser = add_parser_with_verbosity
 
     p = sub.add_parser("run", help="run a procedure or a plan")
-    p.add_argument("target", help="a procedure (eye-jitter, ...) or a plan (name or path)")
+    p.add_argument("target", help="a procedure (eye-jitter, rf-reach, interference, dfs, ccdf, current-profile, "
+                                  "current-ccdf, rail-noise) or a plan (nightly, or a plan file's path)")
     p.add_argument("--station", help="station TOML; default: the simulated bench, in-process")
     p.add_argument("--limits", help="limits TOML (default: procedures/limits/default.toml)")
     p.add_argument("--dut-profile", help="simulated DUT profile TOML")
@@ -131,15 +132,18 @@ def build_parser() -> argparse.ArgumentParser:
                         "e.g. drop:match=:WAVeform:DATA?,after=1 (keys: see labbench.scpi.faults)")
     p.set_defaults(func=cmd_sim)
 
-    p = sub.add_parser("show", help="what a run file holds")
+    p = sub.add_parser("show", help="what a run file holds", description="Steps, captures, metrics and verdicts "
+                       "of a run file.")
     p.add_argument("run_file")
     p.set_defaults(func=cmd_show)
 
-    p = sub.add_parser("reanalyze", help="recompute metrics from a run file's captures")
+    p = sub.add_parser("reanalyze", help="recompute metrics from a run file's captures",
+                       description="Recompute every step's metrics from the stored captures with the current code, "
+                       "other limits or other parameters; no instrument is touched and the run file is not changed.")
     p.add_argument("run_file")
-    p.add_argument("--limits")
-    p.add_argument("--set", action="append", metavar="NAME=VALUE")
-    p.add_argument("--json")
+    p.add_argument("--limits", help="limits TOML (default: procedures/limits/default.toml)")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE", help="override a stored parameter (repeatable)")
+    p.add_argument("--json", help="write the summary as JSON")
     p.set_defaults(func=cmd_reanalyze)
 
     for register in EXTRA_COMMANDS:
