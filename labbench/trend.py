@@ -126,7 +126,8 @@ class DriftAlarm:
         else:
             judged = "no limits set, so not judged"
         return (f"{self.procedure} {self.metric} = {self.value:.4g} {self.unit}: {self.deviation_sigma:+.1f} sigma "
-                f"from the mean {self.mean:.4g} of its last {self.runs} runs (same DUT, procedure and parameters); "
+                f"from the mean {self.mean:.4g} {self.unit} of its last {self.runs} runs (same DUT, procedure and "
+                f"parameters); "
                 f"{spread}; alarm beyond {self.k_sigma:g} sigma; {judged}")
 
     def as_dict(self) -> dict[str, Any]:
@@ -425,15 +426,15 @@ def format_trend(rows: list[TrendRow], metric: str) -> str:
     unit = rows[-1].point.unit
     lines = [f"{metric} [{unit}]: {len(rows)} run(s); sigma against the earlier runs of the same DUT, procedure and "
              f"parameters (from {MIN_HISTORY} runs on)",
-             f"{'start (UTC)':<20} {'run id':<24} {'DUT':<12} {'procedure':<16} {'params':<6} {'value':>12} "
-             f"{'limits':<22} {'verdict':<7} {'sigma':>6}  drift"]
+             f"{'start (UTC)':<20} {'run id':<24} {'DUT':<12} {'procedure':<16} {'value':>12} "
+             f"{'limits':<22} {'verdict':<7} {'sigma':>6}  {'drift':<5}  params"]
     for row in rows:
         p = row.point
         limits = f"[{'' if p.low is None else f'{p.low:.4g}'} .. {'' if p.high is None else f'{p.high:.4g}'}]"
         sigma = "" if row.deviation_sigma is None else f"{row.deviation_sigma:+.1f}"
-        lines.append(f"{p.start[:19]:<20} {p.run_id:<24} {p.dut_serial:<12} {p.procedure:<16} "
-                     f"{params_label(p.params):<6} {p.value:>12.5g} {limits:<22} {p.verdict:<7} {sigma:>6}  "
-                     f"{'ALARM' if row.alarm else ''}")
+        lines.append(f"{p.start[:19]:<20} {p.run_id:<24} {p.dut_serial:<12} {p.procedure:<16} {p.value:>12.5g} "
+                     f"{limits:<22} {p.verdict:<7} {sigma:>6}  {'ALARM' if row.alarm else '':<5}  "
+                     f"{params_label(p.params)}")
     seen = dict.fromkeys(r.point.params for r in rows)
     for key in seen:
         lines.append(f"params {params_label(key)}: {'unknown (indexed before parameters were kept)' if key is None else key}")

@@ -17,7 +17,7 @@ from labbench.limits import Metric
 from labbench.runner import RunResult, StepResult
 from labbench.store import RunWriter
 from labbench.trend import (K_SIGMA, MIN_HISTORY, REL_FLOOR, SCHEMA_VERSION, TrendIndex, drift, index_location,
-                            index_run, params_key, trend_rows)
+                            index_run, params_key, params_label, trend_rows)
 
 TJ_HIGH_S = 28e-12
 
@@ -119,7 +119,9 @@ def test_trend_command_prints_history_with_alarm_and_plots(tmp_path, data_dir, c
     assert main(["trend", "tj_s", "--dut", "SIM-000123", "--plot", str(plot)]) == 0
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if line.startswith("20")]
-    assert len(rows) == 6 and "7e-12" in rows[0] and "9e-12" in rows[5] and rows[5].rstrip().endswith("ALARM")
+    assert len(rows) == 6 and "7e-12" in rows[0] and "9e-12" in rows[5] and rows[5].split()[-2:-1] == ["ALARM"]
+    key = params_key({"ber": 1e-12, "points": 1_000_000})
+    assert rows[5].split()[-1] == params_label(key) and f"params {params_label(key)}: {key}" in out
     assert "drift alarm" in out
     from matplotlib.image import imread
     image = imread(plot)
