@@ -101,9 +101,10 @@ def _sinc_refine(values: np.ndarray, idx: np.ndarray, frac: np.ndarray, level: f
 
     def residual(pos: np.ndarray) -> np.ndarray:
         pos = np.clip(pos, 1e-7, 1.0 - 1e-7)          # x = 0 exactly would divide by zero
-        inv = 1.0 / (pos[:, None] - offsets[None, :]) ** 2
-        outside = np.abs(pos[:, None] - offsets[None, :]) >= a
-        inv[outside] = 0.0
+        # with 0 < pos < 1 every tap lies inside the kernel's support |x| < a: no masking needed
+        inv = np.subtract(pos[:, None], offsets[None, :])
+        np.multiply(inv, inv, out=inv)
+        np.reciprocal(inv, out=inv)
         weighted = np.sin(np.pi * pos / a) * np.einsum("ij,ij->i", y_cos, inv) \
             - np.cos(np.pi * pos / a) * np.einsum("ij,ij->i", y_sin, inv)
         return a * np.sin(np.pi * pos) / np.pi ** 2 * weighted - level
