@@ -207,13 +207,13 @@ def test_params_key_is_canonical():
 
 def test_no_judgement_before_min_history_earlier_runs(tmp_path, data_dir):
     # 9 ps after identical 7 ps runs is +29 floor sigmas: judged after 5 earlier runs, not after 4
-    for n in range(MIN_HISTORY - 1):
+    for n in range(4):
         index_run(fake_run(tmp_path, n, 7.0e-12, serial="FOUR-RUNS"))
         index_run(fake_run(tmp_path, 10 + n, 7.0e-12, serial="FIVE-RUNS"))
     index_run(fake_run(tmp_path, 20, 7.0e-12, serial="FIVE-RUNS"))
     assert index_run(fake_run(tmp_path, 30, 9.0e-12, serial="FOUR-RUNS")) == []
     (alarm,) = index_run(fake_run(tmp_path, 31, 9.0e-12, serial="FIVE-RUNS"))
-    assert alarm.runs == MIN_HISTORY and alarm.deviation_sigma == pytest.approx(28.6, abs=0.1)
+    assert alarm.runs == 5 and alarm.deviation_sigma == pytest.approx(28.6, abs=0.1)
 
 
 def test_alarm_on_a_repeatable_history_says_the_floor_was_used(tmp_path, data_dir):
