@@ -444,8 +444,9 @@ def format_table(result: RunResult) -> str:
                 high = "" if m.high is None else f"{m.high:.4g}"
                 lines.append(f"  {m.name:<{width}}  {m.value:>12.5g} {m.unit:<5} [{low:>9} .. {high:<9}]  {m.verdict}")
     for alarm in result.drift_alarms:
-        lines.append(f"drift alarm: {alarm['procedure']} {alarm['metric']} = {alarm['value']:.4g} {alarm['unit']}, "
-                     f"{alarm['deviation_sigma']:+.1f} sigma from the mean {alarm['mean']:.4g} of its last "
-                     f"{alarm['runs']} runs (inside its limits)")
+        text = alarm.get("text") or (f"{alarm['procedure']} {alarm['metric']} = {alarm['value']:.4g} {alarm['unit']}, "
+                                     f"{alarm['deviation_sigma']:+.1f} sigma from the mean {alarm['mean']:.4g} of its "
+                                     f"last {alarm['runs']} runs")
+        lines.append(f"drift alarm: {text}")
     lines.append(f"verdict: {result.verdict}   run file: {result.run_file}")
     return "\n".join(lines)
