@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -24,6 +26,15 @@ def _keep_runs_out_of_the_users_data(tmp_path_factory):
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+
+
+def labbench_cli(*args, data=None, data_dir=None, cwd=None, env=None, timeout: float = 300):
+    """`labbench ARGS` in a subprocess; run files and the trend index of that run go to `data` when given."""
+    folder = data or data_dir
+    if folder:
+        env = {**(env or os.environ), "LABBENCH_DATA": str(folder)}
+    return subprocess.run([sys.executable, "-m", "labbench.cli", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, cwd=cwd, env=env)
 
 
 def shared_file(name: str) -> Path:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from scipy.integrate import quad
 
-from conftest import PROFILES
+from conftest import PROFILES, labbench_cli
 from labbench.analysis.current import METRIC_NAMES
 from labbench.errors import UsageError
 from labbench.instruments.sim.dut import load_profile, section_dataclass
@@ -29,11 +29,7 @@ DT = 1 / FS
 STEP = "01_current-profile"
 
 
-def labbench(*args, data=None) -> subprocess.CompletedProcess:
-    """The CLI in a subprocess; run files and the trend index go to `data` (a temporary folder)."""
-    env = dict(os.environ, LABBENCH_DATA=str(data)) if data else None
-    return subprocess.run([sys.executable, "-m", "labbench.cli", *map(str, args)], capture_output=True, text=True,
-                          timeout=300, env=env)
+labbench = labbench_cli   # the CLI in a subprocess (tests/conftest.py)
 
 
 def event_charge_c(p: PowerProfile) -> float:

@@ -12,7 +12,7 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import PROFILES
+from conftest import PROFILES, labbench_cli
 from labbench.analysis.radar_tables import radar_types
 from labbench.limits import PASS
 from labbench.runner import run
@@ -24,9 +24,7 @@ METRICS = ["cac_silence_s", "cac_margin_s", "channel_move_time_s", "closing_tx_t
 DEFAULT_PROFILE = PROFILES / "default.toml"
 
 
-def labbench(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "labbench.cli", *map(str, args)], capture_output=True, text=True,
-                          timeout=300)
+labbench = labbench_cli   # the CLI in a subprocess (tests/conftest.py)
 
 
 def profile(tmp_path: Path, name: str, dfs: str) -> Path:

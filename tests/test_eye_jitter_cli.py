@@ -13,16 +13,14 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import PROFILES, shared_file
+from conftest import PROFILES, shared_file, labbench_cli
 
 METRICS = ["bit_rate_bps", "bit_rate_deviation_ppm", "ui_s", "eye_height_v", "eye_width_s", "eye_width_ui",
            "tie_rms_s", "tie_pp_s", "period_jitter_rms_s", "c2c_jitter_rms_s", "rj_rms_s", "dj_dd_s", "tj_s",
            "dcd_s", "rise_time_s", "fall_time_s"]
 
 
-def labbench(*args, cwd=None, env=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "labbench.cli", *map(str, args)], capture_output=True, text=True,
-                          timeout=300, cwd=cwd, env=env)
+labbench = labbench_cli   # the CLI in a subprocess (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import PROFILES
+from conftest import PROFILES, labbench_cli
 from labbench.instruments.sim.dut import load_profile
 from labbench.instruments.sim.rf_emitters import build_environment
 from labbench.runner import run
@@ -22,9 +22,7 @@ METRICS = [f"occupancy_pct_ch{n}" for n in range(1, 14)] + ["best_channel", "int
 DEFAULT_PROFILE = PROFILES / "default.toml"
 
 
-def labbench(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "labbench.cli", *map(str, args)], capture_output=True, text=True,
-                          timeout=300)
+labbench = labbench_cli   # the CLI in a subprocess (tests/conftest.py)
 
 
 def text(value) -> str:

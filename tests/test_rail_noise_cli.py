@@ -10,15 +10,12 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import PROFILES
+from conftest import PROFILES, labbench_cli
 
 METRICS = ["rail_dc_v", "ripple_pp_v", "noise_rms_v", "switching_freq_hz", "spur_max_dbv", "worst_deviation_pct"]
 
 
-def labbench(*args, data_dir) -> subprocess.CompletedProcess:
-    env = {**os.environ, "LABBENCH_DATA": str(data_dir)}
-    return subprocess.run([sys.executable, "-m", "labbench.cli", *map(str, args)], capture_output=True, text=True,
-                          timeout=120, env=env)
+labbench = labbench_cli   # the CLI in a subprocess (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import PROFILES
+from conftest import PROFILES, labbench_cli
 from labbench.errors import AnalysisError
 from labbench.procedure import parse_params
 from labbench.procedures.ccdf import RfCcdf, ccdf_of_dbm
@@ -23,10 +23,7 @@ METRICS = ["avg_power_dbm", "ccdf_10pct_db", "ccdf_1pct_db", "ccdf_0p1pct_db", "
 STEP = "01_ccdf"
 
 
-def labbench(*args, data_dir) -> subprocess.CompletedProcess:
-    env = {**os.environ, "LABBENCH_DATA": str(data_dir)}
-    return subprocess.run([sys.executable, "-m", "labbench.cli", *map(str, args)], capture_output=True, text=True,
-                          timeout=120, env=env)
+labbench = labbench_cli   # the CLI in a subprocess (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import PROFILES
+from conftest import PROFILES, labbench_cli
 from labbench.cli import main
 from labbench.procedure import parse_params
 from labbench.procedures.rf_reach import RfReach
@@ -25,10 +25,7 @@ STEP = "01_rf-reach"
 FSPL_1M_2437_DB = 20 * math.log10(4 * math.pi * 2.437e9 / 299_792_458.0)     # 40.18 dB (standards.md §7.6)
 
 
-def labbench(*args, data_dir) -> subprocess.CompletedProcess:
-    env = {**os.environ, "LABBENCH_DATA": str(data_dir)}
-    return subprocess.run([sys.executable, "-m", "labbench.cli", *map(str, args)], capture_output=True, text=True,
-                          timeout=120, env=env)
+labbench = labbench_cli   # the CLI in a subprocess (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")

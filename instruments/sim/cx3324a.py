@@ -43,6 +43,7 @@ from labbench.scpi.commands import (
     Number,
     Query,
     ScpiCommandError,
+    channel_number,
     format_number,
     parse_number,
 )
@@ -65,14 +66,6 @@ class Record:
     range_a: float
     bits: int
     seamless: bool
-
-
-def _channel(source: str) -> int:
-    s = source.strip().upper()
-    for prefix in ("CHANNEL", "CHAN"):
-        if s.startswith(prefix) and s[len(prefix):].isdigit():
-            return int(s[len(prefix):])
-    raise ScpiCommandError(-224, f"source {source!r} is not CHANnel<N>")
 
 
 class SimCX3324A(SimInstrument):
@@ -219,7 +212,7 @@ class SimCX3324A(SimInstrument):
 
     # ------------------------------------------------------------ acquisition
     def _digitize(self, sim, sfx, params):
-        channels = [_channel(p) for p in params] if params else \
+        channels = [channel_number(p) for p in params] if params else \
             [c for c in range(1, self.n_channels + 1) if self.get("display", c, default=c == 1)]
         for c in channels:
             self.sensor(c)                       # -114 or -241 before anything happens
@@ -229,7 +222,7 @@ class SimCX3324A(SimInstrument):
         duration = n * dt
         pre = D.PRETRIGGER_FRACTION * duration
         level = float(self.get("trig_level", default=1e-3))
-        source = _channel(self.get("trig_source", default="CHAN1"))
+        source = channel_number(self.get("trig_source", default="CHAN1"))
         rising = self.get("trig_slope", default="POS") == "POS"
         t_trig = None
         if source == DUT_CHANNEL:
@@ -258,7 +251,7 @@ class SimCX3324A(SimInstrument):
         self.set("run_state", "STOP")
 
     def record(self, ch: int | None = None) -> Record:
-        ch = ch if ch is not None else _channel(self.get("wf_source", default="CHAN1"))
+        ch = ch if ch is not None else channel_number(self.get("wf_source", default="CHAN1"))
         if ch not in self.records:
             raise ScpiCommandError(-230, f"no acquisition on CHANnel{ch}")
         return self.records[ch]
@@ -313,7 +306,7 @@ class SimCX3324A(SimInstrument):
     # ------------------------------------------------------------ the instrument's own measurements
     def _measure_query(self, kind: str):
         def handler(sim, sfx, params):
-            ch = _channel(params[0]) if params else _channel(self.get("wf_source", default="CHAN1"))
+            ch = channel_number(params[0]) if params else channel_number(self.get("wf_source", default="CHAN1"))
             if ch not in self.records:
                 return format_number(INVALID)
             x = self.records[ch].amps.astype(np.float64)
@@ -325,7 +318,7 @@ class SimCX3324A(SimInstrument):
     def _ccdf_data(self, sim, sfx, params):
         """(level, fraction of samples at or above it) at 10 levels per decade from 1 nA to the range,
         by sorting the record: REAL,32 pairs in the waveform byte order."""
-        ch = _channel(params[0]) if params else _channel(self.get("wf_source", default="CHAN1"))
+        ch = channel_number(params[0]) if params else channel_number(self.get("wf_source", default="CHAN1"))
         rec = self.record(ch)
         x = np.sort(rec.amps)
         levels = np.logspace(-9, np.log10(rec.range_a), int(round(10 * (np.log10(rec.range_a) + 9))) + 1)

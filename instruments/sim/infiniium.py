@@ -28,6 +28,7 @@ from labbench.scpi.commands import (
     Number,
     Query,
     ScpiCommandError,
+    channel_number,
     format_number,
     parse_integer,
     parse_number,
@@ -54,14 +55,6 @@ class Record:
         v = self.codes.astype(np.float64) * self.y_increment + self.y_origin
         v[self.codes == WORD_HOLE_CODE] = np.nan
         return v
-
-
-def _channel_number(source: str) -> int:
-    s = source.strip().upper()
-    for prefix in ("CHANNEL", "CHAN"):
-        if s.startswith(prefix) and s[len(prefix):].isdigit():
-            return int(s[len(prefix):])
-    raise ScpiCommandError(-224, f"source {source!r}")
 
 
 class SimInfiniium(SimInstrument):
@@ -178,7 +171,7 @@ class SimInfiniium(SimInstrument):
             check_function(sim, sfx)
             if len(params) != 1:
                 raise ScpiCommandError(-109 if not params else -108, "FFTMagnitude takes one source")
-            c = _channel_number(params[0])
+            c = channel_number(params[0])
             if not 1 <= c <= sim.n_channels:
                 raise ScpiCommandError(-114, f"CHANnel{c}")
             sim.set("func_source", sfx[0], f"CHAN{c}")
@@ -313,7 +306,7 @@ class SimInfiniium(SimInstrument):
 
     # ------------------------------------------------------------ acquisition
     def _digitize(self, sim, sfx, params):
-        channels = [_channel_number(p) for p in params] if params else \
+        channels = [channel_number(p) for p in params] if params else \
             [c for c in range(1, self.n_channels + 1) if self.get("ch_display", c, default=c == 1)]
         for c in channels:
             if not 1 <= c <= self.n_channels:
@@ -340,7 +333,7 @@ class SimInfiniium(SimInstrument):
         rec = self.record(source)
         fmt = {"WORD": 2, "BYTE": 1, "ASC": 0, "BIN": 2, "FLO": 2}.get(self.get("wf_format", default="ASC"), 0)
         n = rec.codes.size
-        scale = self.scale(_channel_number(source)) if source.upper().startswith("CHAN") else 1.0
+        scale = self.scale(channel_number(source)) if source.upper().startswith("CHAN") else 1.0
         return Preamble(
             format=fmt, type=1, points=n, count=1, x_increment=rec.dx_s, x_origin=rec.x0_s, x_reference=0.0,
             y_increment=rec.y_increment, y_origin=rec.y_origin, y_reference=0.0, coupling=1,
@@ -380,7 +373,7 @@ class SimInfiniium(SimInstrument):
             params = [self.get("trig_source", default="CHAN1"), params[0]]
         if len(params) != 2:
             raise ScpiCommandError(-109, "TRIGger:LEVel needs <source>,<level>")
-        ch = _channel_number(params[0])
+        ch = channel_number(params[0])
         level = parse_number(params[1])
         limit = 4 * self.scale(ch) + abs(self.offset(ch)) + 1.0
         if abs(level) > limit:
@@ -389,7 +382,7 @@ class SimInfiniium(SimInstrument):
 
     def _query_trigger_level(self, sim, sfx, params):
         src = params[0] if params else self.get("trig_source", default="CHAN1")
-        return format_number(self.get("trig_level", _channel_number(src), default=0.0))
+        return format_number(self.get("trig_level", channel_number(src), default=0.0))
 
     # ------------------------------------------------------------ the scope's own measurements
     def _measure(self, params, fn) -> str:

@@ -163,6 +163,15 @@ def parse_integer(text: str) -> int:
     return int(round(value))
 
 
+def channel_number(source: str) -> int:
+    """The N of a `CHANnel<N>` source (long or short form); anything else is -224."""
+    text = source.strip().upper()
+    for prefix in ("CHANNEL", "CHAN"):
+        if text.startswith(prefix) and text[len(prefix):].isdigit():
+            return int(text[len(prefix):])
+    raise ScpiCommandError(-224, f"source {source!r} is not CHANnel<N>")
+
+
 def split_outside_quotes(text: str, separator: str) -> list[str]:
     """Split on a separator that is not inside a quoted string (SCPI strings may hold ',' and ';')."""
     if '"' not in text and "'" not in text:      # the usual case, and junk of any length, at C speed
