@@ -100,9 +100,15 @@ def load_limits(path: str | Path) -> Limits:
 
 
 def judge(metrics: list[Metric], bounds: dict[str, tuple[float | None, float | None]]) -> list[Metric]:
+    """Judge against the limits file; a bound the procedure put on the metric itself (from a parameter
+    such as rf-reach's required_range_m) applies too, the tighter of the two winning."""
     out = []
     for metric in metrics:
         low, high = bounds.get(metric.name, (None, None))
+        if metric.low is not None:
+            low = metric.low if low is None else max(low, metric.low)
+        if metric.high is not None:
+            high = metric.high if high is None else min(high, metric.high)
         out.append(metric.judged(low, high))
     return out
 

@@ -54,6 +54,7 @@ class StepResult:
     duration_s: float = 0.0
     step_name: str = ""
     captures: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -76,7 +77,7 @@ class RunResult:
         return {
             "run_id": self.run_id, "run_file": self.run_file, "verdict": self.verdict, "status": self.status,
             "plan": self.plan,
-            "steps": [{"procedure": s.procedure, "verdict": s.verdict, "error": s.error,
+            "steps": [{"procedure": s.procedure, "verdict": s.verdict, "error": s.error, "notes": s.notes,
                        "duration_s": round(s.duration_s, 3),
                        "metrics": [{"name": m.name, "value": clean(m.value), "unit": m.unit, "low": m.low,
                                     "high": m.high, "verdict": m.verdict} for m in s.metrics]}
@@ -411,7 +412,7 @@ def _run_step(index: int, total: int, step: PreparedStep, bench, writer: RunWrit
     writer.end_step(step_name, verdict, error, notes if verdict != ERROR or metrics else None)
     _write_traffic(writer, bench)
     say(f"[{index}/{total}] {name}: {verdict} ({duration:.1f} s){' - ' + error if error else ''}")
-    return StepResult(index, name, verdict, metrics, error, duration, step_name, sorted(stored))
+    return StepResult(index, name, verdict, metrics, error, duration, step_name, sorted(stored), notes)
 
 
 def _make_idle(bench) -> None:
@@ -443,6 +444,7 @@ def format_table(result: RunResult) -> str:
                 low = "" if m.low is None else f"{m.low:.4g}"
                 high = "" if m.high is None else f"{m.high:.4g}"
                 lines.append(f"  {m.name:<{width}}  {m.value:>12.5g} {m.unit:<5} [{low:>9} .. {high:<9}]  {m.verdict}")
+        lines.extend(f"  note: {note}" for note in step.notes)
     for alarm in result.drift_alarms:
         text = alarm.get("text") or (f"{alarm['procedure']} {alarm['metric']} = {alarm['value']:.4g} {alarm['unit']}, "
                                      f"{alarm['deviation_sigma']:+.1f} sigma from the mean {alarm['mean']:.4g} of its "

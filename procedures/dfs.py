@@ -215,10 +215,20 @@ class Dfs(Procedure):
         lim = DFS_TIMING[p.domain]
         cac_required = cac_time_s(p.domain, p.channel)
         m = self.metric
+        notes = []
+        # move and closing times count from the radar: with no radar found they are not measured
+        move_s = timing.channel_move_time_s if len(radar) else math.nan
+        closing_s = timing.closing_tx_time_s if len(radar) else math.nan
+        if not len(radar):
+            notes.append("no radar burst was found in the fine capture, so the channel move and closing times "
+                         "are not measured; check radar_after_cac_s, rbw_hz and the radar generator")
+        elif found != expected.key:
+            notes.append(f"the radar found is {found}, not the expected {expected.key}; on the simulated bench the "
+                         "radar generator and the DUT's own DFS domain come from the DUT profile's [dfs] section")
         metrics = [
             m("cac_silence_s", timing.cac_silence_s), m("cac_margin_s", timing.cac_silence_s - cac_required),
-            m("channel_move_time_s", timing.channel_move_time_s), m("closing_tx_time_s", timing.closing_tx_time_s),
-            m("closing_tx_margin_s", lim.closing_tx_limit_s - timing.closing_tx_time_s),
+            m("channel_move_time_s", move_s), m("closing_tx_time_s", closing_s),
+            m("closing_tx_margin_s", lim.closing_tx_limit_s - closing_s),
             m("radar_pulses_detected", len(radar)), m("radar_pulse_width_s", width), m("radar_pri_s", pri),
             m("radar_type_match", 1.0 if found == expected.key else 0.0),
             m("nop_transmissions", timing.nop_tx_count), m("nop_observed_s", timing.nop_observed_s),
@@ -241,7 +251,7 @@ class Dfs(Procedure):
                        "move_censored": np.int64(timing.move_censored), "trace_end_s": np.float64(trace_end)},
             "events": timeline_events(timing, cac_required, params, radar_end, lim),
         }
-        return Analysis(metrics, results)
+        return Analysis(metrics, results, notes)
 
     # ------------------------------------------------------------ figures
     def figures(self, step) -> list[tuple[str, object]]:
