@@ -114,7 +114,8 @@ class CurrentCcdfProcedure(Procedure):
             results["cross_check"] = {"instrument_level_a": level,
                                       "instrument_fraction": np.asarray(theirs["fraction"], dtype=np.float64),
                                       "labbench_fraction": np.asarray(hist.fraction_at_or_above(level))}
-        return Analysis(metrics, results)
+        message = results["capture_checks"]["current"].get("message")
+        return Analysis(metrics, results, [str(message)] if message else [])
 
     def figures(self, step) -> list[tuple[str, object]]:
         """The CCDF in absolute amperes, with the instrument's own points when they were read."""

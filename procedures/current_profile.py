@@ -99,7 +99,8 @@ class CurrentProfileProcedure(Procedure):
         wake = _wake_trace(capture, profile)
         if wake is not None:
             results["wake_trace"] = wake
-        return Analysis(metrics, results)
+        message = results["capture_checks"]["current"].get("message")
+        return Analysis(metrics, results, [str(message)] if message else [])
 
     def figures(self, step) -> list[tuple[str, object]]:
         """The whole record (max/min envelope, log scale, wake events shaded), the first wake event at

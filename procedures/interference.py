@@ -64,6 +64,8 @@ class InterferenceParams:
             raise ValueError(f"channel={self.channel}: the survey covers 2.4 GHz Wi-Fi channels 1-13")
         if not (self.start_hz <= 2402e6 - 1e6 and self.stop_hz >= 2482e6):
             raise ValueError("start_hz/stop_hz must cover channels 1-13 (2402-2482 MHz)")
+        if not 1 <= self.video_looks <= 1000:
+            raise ValueError(f"video_looks={self.video_looks}: use 1 to 1000 (VBW = RBW / video_looks)")
         if self.points < 101 or self.sweeps < 10 or not self.sweep_time_s > 0:
             raise ValueError("points >= 101, sweeps >= 10 and sweep_time_s > 0")
 

@@ -30,3 +30,9 @@ def test_dfs_without_a_radar_burst_measures_no_move_or_closing_time_and_says_so(
     assert metrics["channel_move_time_s"] is None and metrics["closing_tx_time_s"] is None   # NaN in JSON
     assert code == 1 and any("no radar burst was found" in n for n in step["notes"])
     assert "note: no radar burst was found" in out
+
+
+def test_a_clipped_current_capture_says_so_in_the_table(tmp_path, capsys):
+    code, summary, out = summary_of(tmp_path, capsys, "current-profile", "--set", "range_a=0.1")
+    assert code == 1 and "samples at the range limits" in out
+    assert any("range is too small" in n for n in summary["steps"][0]["notes"])
