@@ -3,7 +3,7 @@ MSOS604A with a power-rail probe (standards.md §6: 20 MHz bandwidth, +-3 % wind
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -162,7 +162,12 @@ class RailNoise(Procedure):
         rail = analyze_rail(capture.values(), capture.dx, nominal_v=nominal, tolerance_pct=p.tolerance_pct,
                             bandwidth_hz=p.bandwidth_hz, adc_limits_v=limits_v, on_clip="raise",
                             switching_band_hz=SWITCHING_BAND_HZ)
-        metrics = [self.metric(name, value) for name, value in rail.metric_values().items()]
+        # the tolerance window the parameters state is judged too (with the limits file's, the tighter wins)
+        own_bounds = {"worst_deviation_pct": (None, p.tolerance_pct),
+                      "rail_dc_v": (nominal * (1 - p.tolerance_pct / 100), nominal * (1 + p.tolerance_pct / 100))}
+        metrics = [replace(self.metric(name, value), low=own_bounds.get(name, (None, None))[0],
+                           high=own_bounds.get(name, (None, None))[1])
+                   for name, value in rail.metric_values().items()]
         spectrum = rail.spectrum
         results = {
             "spectrum": {"freq_hz": spectrum.freq_hz, "psd_v2_hz": spectrum.density,

@@ -36,3 +36,9 @@ def test_a_clipped_current_capture_says_so_in_the_table(tmp_path, capsys):
     code, summary, out = summary_of(tmp_path, capsys, "current-profile", "--set", "range_a=0.1")
     assert code == 1 and "samples at the range limits" in out
     assert any("range is too small" in n for n in summary["steps"][0]["notes"])
+
+
+def test_rail_tolerance_parameter_tightens_the_window(tmp_path, capsys):
+    code, summary, _ = summary_of(tmp_path, capsys, "rail-noise", "--set", "tolerance_pct=0.5")
+    worst = {m["name"]: m for m in summary["steps"][0]["metrics"]}["worst_deviation_pct"]
+    assert code == 1 and worst["high"] == 0.5 and worst["verdict"] == "FAIL" and worst["value"] > 0.5
