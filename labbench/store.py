@@ -240,16 +240,16 @@ def read_metrics(group: h5py.Group) -> list[Metric]:
     return out
 
 
+def _step_record(name: str, g: h5py.Group) -> StepRecord:
+    """A step group's attributes and metrics, read one way for every reader."""
+    return StepRecord(name, str(g.attrs.get("procedure", "")), json.loads(g.attrs.get("parameters", "{}") or "{}"),
+                      str(g.attrs.get("verdict", "")), str(g.attrs.get("error", "")), read_metrics(g),
+                      sorted(g["captures"]) if "captures" in g else [])
+
+
 def read_steps(path: str | Path) -> list[StepRecord]:
     with open_file(path) as f:
-        steps = []
-        for name in sorted(f["steps"]):
-            g = f["steps"][name]
-            steps.append(StepRecord(name, str(g.attrs.get("procedure", "")),
-                                    json.loads(g.attrs.get("parameters", "{}") or "{}"),
-                                    str(g.attrs.get("verdict", "")), str(g.attrs.get("error", "")),
-                                    read_metrics(g), sorted(g["captures"]) if "captures" in g else []))
-        return steps
+        return [_step_record(name, f["steps"][name]) for name in sorted(f["steps"])]
 
 
 def read_run_attrs(path: str | Path) -> dict[str, Any]:
@@ -316,8 +316,6 @@ def read_step(path: str | Path, step: str) -> StepData:
         if step not in f["steps"]:
             raise StoreError(f"{path}: no step {step!r} (steps: {', '.join(sorted(f['steps']))})")
         g = f["steps"][step]
-        return StepData(str(path), step, str(g.attrs.get("procedure", "")),
-                        json.loads(g.attrs.get("parameters", "{}") or "{}"), str(g.attrs.get("verdict", "")),
-                        str(g.attrs.get("error", "")), read_metrics(g),
-                        _read_tree(g["results"]) if "results" in g else {},
-                        sorted(g["captures"]) if "captures" in g else [])
+        r = _step_record(step, g)
+        return StepData(str(path), r.name, r.procedure, r.parameters, r.verdict, r.error, r.metrics,
+                        _read_tree(g["results"]) if "results" in g else {}, r.capture_names)
